@@ -1,0 +1,202 @@
+"""Masked multi-head attention: the functional core and the module the models use.
+
+Two ways to put a mask ``M`` (shape (H, N, N), over the patch tokens) into attention:
+
+* ``combine="multiply"``: ``softmax(M * (Q K^T) * scale) V``. This is the official
+  ELM/GMM placement. SDPA's fused kernels cannot express it (their mask is
+  additive), so it runs a manual path, or FlexAttention when asked for.
+* ``combine="add"``: ``softmax((Q K^T) * scale + M) V``, which goes through
+  ``scaled_dot_product_attention`` and its fused kernels.
+
+When the sequence is longer than the mask (T = N + P prefix tokens such as CLS),
+the mask covers the last N tokens; prefix rows and columns stay unmasked.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .masks import AttentionMask
+
+__all__ = ["masked_attention", "MaskedAttention", "pad_mask_for_prefix"]
+
+Backend = Literal["auto", "fused", "manual", "flex"]
+_COMBINES = ("multiply", "add")
+
+
+def pad_mask_for_prefix(mask: Tensor, num_tokens: int, combine: str) -> Tensor:
+    """Extend an (H, N, N) mask to (H, T, T) so that the first T - N tokens are unmasked.
+
+    The neutral value is 1 for "multiply" and 0 for "add".
+    """
+    n = mask.shape[-1]
+    prefix = num_tokens - n
+    if prefix < 0:
+        raise ValueError(f"the mask covers {n} tokens but the sequence has only {num_tokens}")
+    if prefix == 0:
+        return mask
+    return F.pad(mask, (prefix, 0, prefix, 0), value=1.0 if combine == "multiply" else 0.0)
+
+
+_compiled_flex = None
+
+
+def _flex(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, combine: str, scale: float) -> Tensor:
+    """FlexAttention with the mask as a score modification (compiled on CUDA)."""
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention
+
+    fn = flex_attention
+    if q.is_cuda:
+        if _compiled_flex is None:
+            _compiled_flex = torch.compile(flex_attention)
+        fn = _compiled_flex
+
+    if combine == "multiply":
+
+        def score_mod(score, b, h, q_idx, kv_idx):
+            return score * mask[h, q_idx, kv_idx]
+
+    else:
+
+        def score_mod(score, b, h, q_idx, kv_idx):
+            return score + mask[h, q_idx, kv_idx]
+
+    return fn(q, k, v, score_mod=score_mod, scale=scale)
+
+
+def masked_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Optional[Tensor] = None,
+    combine: str = "multiply",
+    scale: Optional[float] = None,
+    attn_bias: Optional[Tensor] = None,
+    backend: Backend = "auto",
+) -> Tensor:
+    """Scaled dot-product attention with a multiplicative or additive mask.
+
+    Args:
+        q, k, v: (B, H, T, d) queries, keys and values.
+        mask: (H, N, N) or (1, N, N) mask over the last N tokens, N <= T; None for
+            plain attention.
+        combine: "multiply" (mask scales the logits) or "add" (mask is a logit bias).
+        scale: logit scale; defaults to 1 / sqrt(d).
+        attn_bias: optional additive bias over all T tokens, broadcastable to
+            (B, H, T, T), added after the mask (Swin's relative bias and shift mask).
+        backend: "auto" (fused SDPA where the maths allows it, else the manual
+            path), or force "fused", "manual" or "flex" (FlexAttention, compiled on
+            CUDA; forward only on CPU).
+
+    Returns:
+        (B, H, T, d) attention output.
+    """
+    if combine not in _COMBINES:
+        raise ValueError(f"combine must be 'multiply' or 'add', got {combine!r}")
+    if q.dim() != 4:
+        raise ValueError(f"q, k, v must be (B, H, T, d), got q of shape {tuple(q.shape)}")
+    if backend not in ("auto", "fused", "manual", "flex"):
+        raise ValueError(f"backend must be 'auto', 'fused', 'manual' or 'flex', got {backend!r}")
+    num_heads, num_tokens, head_dim = q.shape[1], q.shape[2], q.shape[3]
+    scale = head_dim**-0.5 if scale is None else scale
+
+    if mask is not None:
+        if mask.dim() != 3 or mask.shape[-1] != mask.shape[-2] or mask.shape[0] not in (1, num_heads):
+            raise ValueError(
+                f"mask must be ({num_heads}, N, N) or (1, N, N), got {tuple(mask.shape)} "
+                f"for q of shape {tuple(q.shape)}"
+            )
+        mask = pad_mask_for_prefix(mask.to(q.dtype), num_tokens, combine)
+
+    multiply = mask is not None and combine == "multiply"
+    if backend == "auto":
+        # At the paper's sizes (64 tokens) the manual path is as fast as FlexAttention.
+        backend = "manual" if multiply else "fused"
+    if backend == "fused" and multiply:
+        raise ValueError("a multiplicative mask cannot use the fused SDPA path; use backend 'manual' or 'flex'")
+
+    if backend == "fused":
+        bias = mask
+        if attn_bias is not None:
+            bias = attn_bias if bias is None else bias + attn_bias
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+
+    if backend == "flex":
+        if attn_bias is not None:
+            raise ValueError("backend 'flex' does not take attn_bias; use 'manual'")
+        if mask is None:
+            mask = q.new_ones(1, num_tokens, num_tokens) if combine == "multiply" else q.new_zeros(1, num_tokens, num_tokens)
+        return _flex(q, k, v, mask.expand(num_heads, -1, -1), combine, scale)
+
+    # Manual path. For "multiply" the scale is folded into the (H, T, T) mask so the
+    # (B, H, T, T) logits are touched once less.
+    logits = q @ k.transpose(-2, -1)
+    if multiply:
+        logits = logits * (mask * scale)
+    else:
+        logits = logits * scale
+        if mask is not None:
+            logits = logits + mask
+    if attn_bias is not None:
+        logits = logits + attn_bias
+    return logits.softmax(dim=-1) @ v
+
+
+class MaskedAttention(nn.Module):
+    """Multi-head self-attention with an optional attention mask.
+
+    Args:
+        dim: token dimension.
+        num_heads: number of heads.
+        head_dim: dimension per head (default ``dim // num_heads``).
+        qkv_bias: bias in the qkv projection.
+        proj_drop: dropout after the output projection.
+        mask: an :class:`~gmmlib.masks.AttentionMask` over the patch tokens, or None.
+    """
+
+    fused_attn: Final[bool] = True
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        head_dim: Optional[int] = None,
+        qkv_bias: bool = False,
+        proj_drop: float = 0.0,
+        mask: Optional[AttentionMask] = None,
+    ) -> None:
+        super().__init__()
+        if head_dim is None:
+            if dim % num_heads:
+                raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}; pass head_dim")
+            head_dim = dim // num_heads
+        if mask is not None and mask.num_heads != num_heads:
+            raise ValueError(f"mask has {mask.num_heads} heads, attention has {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.scale = head_dim**-0.5
+        inner = num_heads * head_dim
+        self.qkv = nn.Linear(dim, inner * 3, bias=qkv_bias)
+        self.proj = nn.Linear(inner, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.mask = mask
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        m = self.mask
+        out = masked_attention(
+            q,
+            k,
+            v,
+            mask=None if m is None else m(),
+            combine="multiply" if m is None else m.combine,
+            scale=self.scale,
+            backend="auto" if self.fused_attn else "manual",
+        )
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))

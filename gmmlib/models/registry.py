@@ -1,0 +1,92 @@
+"""Model registry: ``create_model(name, ...)`` looks the family up here, no if-chains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from torch import nn
+
+from ..masks import AttentionMask, create
+
+__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "build_mask", "check_patch_size"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model family: its builder, default pooling and the poolings it supports."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    default_pool: str
+    pools: Tuple[str, ...]
+
+
+_MODELS: Dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str, default_pool: str, pools: Sequence[str]
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that registers a builder ``fn(num_classes, img_size, mask, pool, **options)``."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _MODELS[name] = ModelEntry(name, fn, default_pool, tuple(pools))
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`."""
+    return sorted(_MODELS)
+
+
+def create_model(
+    name: str,
+    num_classes: int = 10,
+    img_size: int = 32,
+    mask: Optional[str] = None,
+    pool: Optional[str] = None,
+    **options,
+) -> nn.Module:
+    """Build one of the paper's small-data models.
+
+    Args:
+        name: model family, one of :func:`list_models` ("vit", "swin", "cait", "pit", "t2t").
+        num_classes: classifier outputs.
+        img_size: input side in pixels (32 for CIFAR/SVHN, 64 for Tiny-ImageNet).
+        mask: mask kind put where the official code puts GMM/ELM ("gmm", "elm",
+            "retnet", "alibi2d", "relpos"), or None.
+        pool: "gap" or "cls" where the family offers both; None takes the family's own.
+        **options: architecture overrides (``dim``, ``depth``, ...) and ``mask_options``
+            (a dict passed to :func:`gmmlib.masks.create`).
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choices: {', '.join(list_models())}")
+    entry = _MODELS[name]
+    pool = entry.default_pool if pool is None else pool
+    if pool not in entry.pools:
+        raise ValueError(f"model {name!r} supports pool in {entry.pools}, got {pool!r}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if not isinstance(img_size, int) or img_size < 1:
+        raise ValueError(f"img_size must be a positive int, got {img_size!r}")
+    return entry.builder(num_classes=num_classes, img_size=img_size, mask=mask, pool=pool, **options)
+
+
+def build_mask(
+    kind: Optional[str], grid: Sequence[int], num_heads: int, options: Optional[dict] = None
+) -> Optional[AttentionMask]:
+    """A fresh mask for one attention layer, or None when ``kind`` is None."""
+    if kind is None:
+        if options:
+            raise ValueError(f"mask_options {options} given without a mask kind")
+        return None
+    return create(kind, grid=tuple(grid), num_heads=num_heads, **(options or {}))
+
+
+def check_patch_size(img_size: int, patch_size: int) -> None:
+    """Raise a clear error when the patch does not tile the image."""
+    if patch_size < 1 or img_size % patch_size:
+        raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}")

@@ -1,0 +1,102 @@
+"""masked_attention: every path agrees with the closed form and with each other."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gmmlib.attention import MaskedAttention, masked_attention
+from gmmlib.masks import create
+
+
+def reference(q, k, v, mask, combine, prefix):
+    """The definition, written out: full (H, T, T) mask with the prefix left alone."""
+    t = q.shape[2]
+    s = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    full = torch.ones(mask.shape[0], t, t) if combine == "multiply" else torch.zeros(mask.shape[0], t, t)
+    full[:, prefix:, prefix:] = mask
+    s = s * full if combine == "multiply" else s + full
+    return s.softmax(-1) @ v
+
+
+@pytest.fixture
+def qkv():
+    torch.manual_seed(0)
+    return torch.randn(3, 2, 4, 17, 8).unbind(0)  # B=2, H=4, T=17 = 1 prefix + 4x4 grid
+
+
+@pytest.mark.parametrize("kind", ["gmm", "elm", "retnet", "alibi2d", "relpos"])
+@pytest.mark.parametrize("backend", ["auto", "manual", "flex"])
+def test_paths_agree_with_reference(qkv, kind, backend):
+    q, k, v = qkv
+    torch.manual_seed(1)
+    m = create(kind, grid=(4, 4), num_heads=4)
+    if kind == "elm":
+        torch.nn.init.normal_(m.weight)
+    mask = m().detach()
+    out = masked_attention(q, k, v, mask, m.combine, backend=backend)
+    assert torch.allclose(out, reference(q, k, v, mask, m.combine, prefix=1), atol=1e-5)
+
+
+def test_add_mask_fused_and_manual_agree_with_gradients(qkv):
+    q, k, v = (t.clone().requires_grad_() for t in qkv)
+    m = create("relpos", grid=(4, 4), num_heads=4)
+    grads = []
+    for backend in ("fused", "manual"):
+        out = masked_attention(q, k, v, m(), "add", backend=backend)
+        grads.append(torch.autograd.grad(out.square().sum(), (q, k, v, m.table)))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_no_mask_is_plain_sdpa(qkv):
+    q, k, v = qkv
+    assert torch.allclose(masked_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+    assert torch.allclose(masked_attention(q, k, v, backend="manual"), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+
+
+def test_zero_multiplicative_mask_means_uniform_attention():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, 2, 16, 8).unbind(0)
+    out = masked_attention(q, k, v, create("elm", grid=(4, 4), num_heads=2)(), "multiply")
+    assert torch.allclose(out, v.mean(dim=2, keepdim=True).expand_as(v), atol=1e-6)
+
+
+def test_attn_bias_is_added_after_the_multiplicative_mask(qkv):
+    q, k, v = qkv
+    m = create("gmm", grid=(4, 4), num_heads=4)().detach()
+    bias = torch.randn(4, 17, 17)
+    s = (q @ k.transpose(-2, -1)) / 8**0.5
+    full = torch.ones(4, 17, 17)
+    full[:, 1:, 1:] = m
+    expected = (s * full + bias).softmax(-1) @ v
+    assert torch.allclose(masked_attention(q, k, v, m, "multiply", attn_bias=bias), expected, atol=1e-5)
+
+
+def test_gradients_reach_alpha_and_sigma():
+    m = create("gmm", grid=(4, 4), num_heads=2)
+    attn = MaskedAttention(16, num_heads=2, mask=m)
+    attn(torch.randn(3, 16, 16)).square().sum().backward()
+    assert m.alpha.grad.abs().sum() > 0 and m.sigma.grad.abs().sum() > 0
+
+
+def test_module_fused_flag_switches_to_manual_twin():
+    torch.manual_seed(0)
+    x = torch.randn(2, 17, 32)
+    attn = MaskedAttention(32, num_heads=4, mask=create("alibi2d", grid=(4, 4), num_heads=4))
+    fused = attn(x)
+    attn.fused_attn = False
+    assert torch.allclose(fused, attn(x), atol=1e-5)
+
+
+def test_bad_input(qkv):
+    q, k, v = qkv
+    with pytest.raises(ValueError, match="combine must be 'multiply' or 'add', got 'mul'"):
+        masked_attention(q, k, v, torch.ones(4, 16, 16), "mul")
+    with pytest.raises(ValueError, match="covers 25 tokens but the sequence has only 17"):
+        masked_attention(q, k, v, torch.ones(4, 25, 25))
+    with pytest.raises(ValueError, match=r"mask must be \(4, N, N\) or \(1, N, N\), got \(3, 16, 16\)"):
+        masked_attention(q, k, v, torch.ones(3, 16, 16))
+    with pytest.raises(ValueError, match="cannot use the fused SDPA path"):
+        masked_attention(q, k, v, torch.ones(4, 16, 16), "multiply", backend="fused")
+    with pytest.raises(ValueError, match="mask has 2 heads, attention has 4"):
+        MaskedAttention(16, num_heads=4, mask=create("gmm", grid=(2, 2), num_heads=2))
