@@ -72,7 +72,7 @@ def apply_mask(model: nn.Module, kind: str, **options) -> nn.Module:
         the model's device and dtype.
     """
     grid = _grid_of(model)
-    layers = [m for m in model.modules() if type(m) in (TimmAttention, MaskedAttention)]
+    layers = [m for m in model.modules() if type(m) in (TimmAttention, TimmMaskedAttention, MaskedAttention)]
     if not layers:
         raise ValueError(f"apply_mask found no attention layer it can mask in {type(model).__name__}")
     param = next(model.parameters())
