@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from timm.layers.attention import Attention as TimmAttention
 from torch import Tensor, nn
 

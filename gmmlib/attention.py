@@ -4,7 +4,8 @@ Two ways to put a mask ``M`` (shape (H, N, N), over the patch tokens) into atten
 
 * ``combine="multiply"``: ``softmax(M * (Q K^T) * scale) V``. This is the official
   ELM/GMM placement. SDPA's fused kernels cannot express it (their mask is
-  additive), so it runs a manual path, or FlexAttention when asked for.
+  additive), so it runs a hand-written autograd function (or FlexAttention when
+  asked for), with a plain-autograd manual twin.
 * ``combine="add"``: ``softmax((Q K^T) * scale + M) V``, which goes through
   ``scaled_dot_product_attention`` and its fused kernels.
 
@@ -69,6 +70,72 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, combine: str, scale: fl
     return fn(q, k, v, score_mod=score_mod, scale=scale)
 
 
+def _chunk_size(q: Tensor) -> int:
+    """Batch elements per chunk so that one chunk's (c, H, T, T) block stays in cache (CPU)."""
+    b, h, t, _ = q.shape
+    if q.is_cuda:
+        return b
+    return max(1, min(b, (3 << 19) // (h * t * t * q.element_size())))  # ~1.5 MB
+
+
+class _MultiplyMaskedAttention(torch.autograd.Function):
+    """``softmax(M * (Q K^T)) V`` with a hand-written, cache-blocked backward.
+
+    The scale is already folded into M. Versus plain autograd this works in place
+    where it can, runs every batched matmul on contiguous (B*H, T, *) blocks, and
+    walks the batch in chunks whose (T x T) blocks stay in cache: the multiplicative
+    mask is memory-bound on CPU, and this brings it close to fused SDPA.
+    ``masked_attention(..., backend="manual")`` is its plain-autograd twin; the tests
+    check that both agree, gradients included.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        b, h, t, d = q.shape
+        dv = v.shape[-1]
+        q3, k3, v3 = q.reshape(b * h, t, d), k.reshape(b * h, t, d), v.reshape(b * h, t, dv)
+        s = q.new_empty(b, h, t, t)
+        p = torch.empty_like(s)
+        out = q.new_empty(b, h, t, dv)
+        c = _chunk_size(q)
+        for i in range(0, b, c):
+            rows, flat = slice(i, i + c), slice(i * h, (i + c) * h)
+            torch.bmm(q3[flat], k3[flat].transpose(1, 2), out=s[rows].view(-1, t, t))
+            torch.softmax(s[rows] * mask, dim=-1, out=p[rows])
+            torch.bmm(p[rows].view(-1, t, t), v3[flat], out=out[rows].view(-1, t, dv))
+        ctx.save_for_backward(q3, k3, v3, mask, s, p, out)
+        return out
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad_out: Tensor):
+        q3, k3, v3, mask, s, p, out = ctx.saved_tensors
+        b, h, t, _ = s.shape
+        grad_out = grad_out.contiguous()
+        g3 = grad_out.view(b * h, t, -1)
+        # softmax backward: dL = P * (dP - rowsum(dP * P)), and rowsum(dP * P) = rowsum(dO * O).
+        row = (grad_out * out).sum(-1, keepdim=True)
+        grad_q, grad_k, grad_v = torch.empty_like(q3), torch.empty_like(k3), torch.empty_like(v3)
+        grad_mask = torch.zeros(h, t, t, dtype=mask.dtype, device=mask.device) if ctx.needs_input_grad[3] else None
+        c = _chunk_size(s)
+        for i in range(0, b, c):
+            rows, flat = slice(i, i + c), slice(i * h, (i + c) * h)
+            p3 = p[rows].view(-1, t, t)
+            torch.bmm(p3.transpose(1, 2), g3[flat], out=grad_v[flat])
+            grad_l = torch.bmm(g3[flat], v3[flat].transpose(1, 2)).view(-1, h, t, t)
+            grad_l.sub_(row[rows]).mul_(p[rows])
+            if grad_mask is not None:
+                grad_mask.add_((grad_l * s[rows]).sum(0))
+            grad_s = grad_l.mul_(mask).view(-1, t, t)
+            torch.bmm(grad_s, k3[flat], out=grad_q[flat])
+            torch.bmm(grad_s.transpose(1, 2), q3[flat], out=grad_k[flat])
+        if grad_mask is not None and mask.shape[0] == 1:
+            grad_mask = grad_mask.sum(0, keepdim=True)
+        shape = (b, h, t, -1)
+        return grad_q.view(shape), grad_k.view(shape), grad_v.view(shape), grad_mask
+
+
 def masked_attention(
     q: Tensor,
     k: Tensor,
@@ -89,9 +156,11 @@ def masked_attention(
         scale: logit scale; defaults to 1 / sqrt(d).
         attn_bias: optional additive bias over all T tokens, broadcastable to
             (B, H, T, T), added after the mask (Swin's relative bias and shift mask).
-        backend: "auto" (fused SDPA where the maths allows it, else the manual
-            path), or force "fused", "manual" or "flex" (FlexAttention, compiled on
-            CUDA; forward only on CPU).
+        backend: "fused" (SDPA's fused kernels for "add"; for "multiply" a
+            hand-written autograd function), "manual" (plain autograd ops, the
+            reference twin), "flex" (FlexAttention, compiled on CUDA; forward only on
+            CPU), or "auto": fused unless ``attn_bias`` comes with a multiplicative
+            mask, which takes the manual path.
 
     Returns:
         (B, H, T, d) attention output.
@@ -115,10 +184,12 @@ def masked_attention(
 
     multiply = mask is not None and combine == "multiply"
     if backend == "auto":
-        # At the paper's sizes (64 tokens) the manual path is as fast as FlexAttention.
-        backend = "manual" if multiply else "fused"
+        backend = "manual" if multiply and attn_bias is not None else "fused"
+
     if backend == "fused" and multiply:
-        raise ValueError("a multiplicative mask cannot use the fused SDPA path; use backend 'manual' or 'flex'")
+        if attn_bias is not None:
+            raise ValueError("backend 'fused' takes no attn_bias with a multiplicative mask; use 'manual'")
+        return _MultiplyMaskedAttention.apply(q, k, v, mask * scale)
 
     if backend == "fused":
         bias = mask
@@ -133,8 +204,8 @@ def masked_attention(
             mask = q.new_ones(1, num_tokens, num_tokens) if combine == "multiply" else q.new_zeros(1, num_tokens, num_tokens)
         return _flex(q, k, v, mask.expand(num_heads, -1, -1), combine, scale)
 
-    # Manual path. For "multiply" the scale is folded into the (H, T, T) mask so the
-    # (B, H, T, T) logits are touched once less.
+    # Manual path, plain autograd. For "multiply" the scale is folded into the
+    # (H, T, T) mask so the (B, H, T, T) logits are touched once less.
     logits = q @ k.transpose(-2, -1)
     if multiply:
         logits = logits * (mask * scale)

@@ -1,7 +1,8 @@
 """Parameters, MACs and FLOPs of a model, counted two ways.
 
 * ``macs``: module-level multiply-accumulates counted as the paper's table counts
-  them (ptflops 0.7 hooks on Linear, Conv, norm and pooling layers, batch 1). The
+  them (ptflops 0.7 hooks on Linear, Conv, norm, GELU/ReLU and pooling layers, batch
+  1); this reproduces the table's MACs for all five families exactly. The
   attention products QK^T and AV and the mask arithmetic are *not* counted, so a
   model has the same MACs with and without GMM by construction.
 * ``flops``: every floating-point operation of the forward pass that PyTorch's
@@ -38,8 +39,9 @@ def _conv(m: nn.modules.conv._ConvNd, inp: Tensor, out: Tensor) -> int:
 
 
 def _norm(m: nn.Module, inp: Tensor, out: Tensor) -> int:
-    affine = getattr(m, "elementwise_affine", getattr(m, "affine", False))
-    return inp.numel() * (2 if affine else 1)
+    # ptflops doubles only for modules with an ``affine`` attribute (BatchNorm, GroupNorm);
+    # LayerNorm's is called ``elementwise_affine``, so LayerNorm counts once.
+    return inp.numel() * (2 if getattr(m, "affine", False) else 1)
 
 
 def _elementwise(m: nn.Module, inp: Tensor, out: Tensor) -> int:
@@ -55,6 +57,7 @@ _MAC_RULES = {
     nn.BatchNorm2d: _norm,
     nn.GroupNorm: _norm,
     nn.ReLU: _elementwise,
+    nn.GELU: _elementwise,
     nn.MaxPool2d: _elementwise,
     nn.AvgPool2d: _elementwise,
     nn.AdaptiveAvgPool1d: _elementwise,
@@ -80,7 +83,6 @@ def module_macs(model: nn.Module, x: Tensor) -> int:
     return total
 
 
-@torch.no_grad()
 def profile(model: nn.Module, img_size: int = 32, in_chans: int = 3) -> Dict[str, int]:
     """Cost of one image through ``model``.
 
@@ -101,6 +103,7 @@ def profile(model: nn.Module, img_size: int = 32, in_chans: int = 3) -> Dict[str
         macs = module_macs(model, x)
         counter = FlopCounterMode(display=False)
         # The math backend decomposes SDPA into matmuls the counter sees on every device.
+        # Grad mode stays on: the counter's module tracker hooks autograd (kwargs inputs).
         with sdpa_kernel(SDPBackend.MATH), counter:
             model(x)
     finally:

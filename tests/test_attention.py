@@ -25,7 +25,7 @@ def qkv():
 
 
 @pytest.mark.parametrize("kind", ["gmm", "elm", "retnet", "alibi2d", "relpos"])
-@pytest.mark.parametrize("backend", ["auto", "manual", "flex"])
+@pytest.mark.parametrize("backend", ["auto", "fused", "manual", "flex"])
 def test_paths_agree_with_reference(qkv, kind, backend):
     q, k, v = qkv
     torch.manual_seed(1)
@@ -46,6 +46,31 @@ def test_add_mask_fused_and_manual_agree_with_gradients(qkv):
         grads.append(torch.autograd.grad(out.square().sum(), (q, k, v, m.table)))
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads_in_mask", [4, 1])
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_multiply_fused_backward_matches_autograd_twin(heads_in_mask, chunk, monkeypatch):
+    import gmmlib.attention
+
+    monkeypatch.setattr(gmmlib.attention, "_chunk_size", lambda q: chunk)  # 1: two chunks of the batch
+    torch.manual_seed(0)
+    q, k, v = (t.double().requires_grad_() for t in torch.randn(3, 2, 4, 17, 8).unbind(0))
+    # non-contiguous q, k, v as they come out of a qkv projection
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
+    mask = torch.randn(heads_in_mask, 16, 16, dtype=torch.double, requires_grad=True)
+    grad = torch.randn(2, 4, 17, 8, dtype=torch.double)
+    results = []
+    for backend in ("fused", "manual"):
+        out = masked_attention(q, k, v, mask, "multiply", backend=backend)
+        results.append((out, *torch.autograd.grad(out, (q, k, v, mask), grad)))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda q, k, v, m: masked_attention(q, k, v, m, "multiply", backend="fused"),
+        (q.detach()[:1, :2].requires_grad_(), k.detach()[:1, :2].requires_grad_(),
+         v.detach()[:1, :2].requires_grad_(), torch.randn(2, 16, 16, dtype=torch.double, requires_grad=True)),
+    )
 
 
 def test_no_mask_is_plain_sdpa(qkv):
@@ -96,7 +121,7 @@ def test_bad_input(qkv):
         masked_attention(q, k, v, torch.ones(4, 25, 25))
     with pytest.raises(ValueError, match=r"mask must be \(4, N, N\) or \(1, N, N\), got \(3, 16, 16\)"):
         masked_attention(q, k, v, torch.ones(3, 16, 16))
-    with pytest.raises(ValueError, match="cannot use the fused SDPA path"):
-        masked_attention(q, k, v, torch.ones(4, 16, 16), "multiply", backend="fused")
+    with pytest.raises(ValueError, match="backend 'fused' takes no attn_bias with a multiplicative mask"):
+        masked_attention(q, k, v, torch.ones(4, 16, 16), "multiply", attn_bias=torch.zeros(17, 17), backend="fused")
     with pytest.raises(ValueError, match="mask has 2 heads, attention has 4"):
         MaskedAttention(16, num_heads=4, mask=create("gmm", grid=(2, 2), num_heads=2))

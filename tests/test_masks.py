@@ -96,9 +96,18 @@ def test_gmm_truncation_like_official():
     assert (out[~far] > 0).all()
     # 33% of a 16x16 grid's entries vanish in the official code (paper-facts 2.3)
     assert int(far.sum()) == 21792
+    assert torch.equal(m.kernels()[0, 0].detach(), out)
     # on the 8x8 grid nothing is truncated
     small = create("gmm", grid=(8, 8), num_heads=1, truncate_like_official=True)
     assert bool(small.support.all())
+
+
+def test_gmm_profile_is_the_mask_by_distance():
+    m = create("gmm", grid=(8, 8), num_heads=3)
+    assert m.sq_dist_values.numel() < 64  # few distinct squared distances on a grid
+    full, prof = m().detach(), m.profile().detach()
+    for u, d2 in enumerate(m.sq_dist_values):
+        assert torch.allclose(full[:, m.sq_dist == d2], prof[:, u : u + 1])
 
 
 def test_gmm_sigma_zero_is_finite_with_gradients():

@@ -15,29 +15,10 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..masks import OFFICIAL_UNDERFLOW_SQ_DIST, AttentionMask
 from .registry import build_mask, check_patch_size, register_model
 from .vit import Block
 
-__all__ = ["PiT", "Pool", "build_mask_like_official"]
-
-
-def build_mask_like_official(
-    kind: Optional[str], grid: Sequence[int], num_heads: int, options: Optional[dict] = None
-) -> Optional[AttentionMask]:
-    """:func:`~gmmlib.models.registry.build_mask`, with the official GMM truncation on large grids.
-
-    The official code evaluates ``exp(-d^2)`` in float32, which underflows to 0 for
-    ``d^2 > 103``: on grids with such distances (9 x 9 and larger; PiT's 16 x 16 stage,
-    T2T's token transformers) its Gaussians are truncated at a radius of about 10
-    patches. For ``kind="gmm"`` on such grids this passes ``truncate_like_official=True``
-    unless ``options`` set it. On smaller grids the flag would change nothing.
-    """
-    options = dict(options or {})
-    h, w = grid
-    if kind == "gmm" and (h - 1) ** 2 + (w - 1) ** 2 > OFFICIAL_UNDERFLOW_SQ_DIST:
-        options.setdefault("truncate_like_official", True)
-    return build_mask(kind, grid, num_heads, options)
+__all__ = ["PiT", "Pool"]
 
 
 class Pool(nn.Module):
@@ -90,7 +71,7 @@ class PiT(nn.Module):
         mask: mask kind for every block (see :func:`gmmlib.masks.create`) or None.
         mask_options: options of that mask kind. GMM masks on the 16 x 16 stage get
             ``truncate_like_official=True`` unless set here (see
-            :func:`build_mask_like_official`).
+            :func:`build_mask`).
         in_chans: input channels.
     """
 
@@ -146,7 +127,7 @@ class PiT(nn.Module):
                             mlp_ratio,
                             qkv_bias,
                             drop_path,
-                            build_mask_like_official(mask, grid, heads, mask_options),
+                            build_mask(mask, grid, heads, mask_options),
                         )
                         for _ in range(stage_depth)
                     ]

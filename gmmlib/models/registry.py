@@ -7,7 +7,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from torch import nn
 
-from ..masks import AttentionMask, create
+from ..masks import OFFICIAL_UNDERFLOW_SQ_DIST, AttentionMask, create
 
 __all__ = ["ModelEntry", "register_model", "create_model", "list_models", "build_mask", "check_patch_size"]
 
@@ -78,12 +78,23 @@ def create_model(
 def build_mask(
     kind: Optional[str], grid: Sequence[int], num_heads: int, options: Optional[dict] = None
 ) -> Optional[AttentionMask]:
-    """A fresh mask for one attention layer, or None when ``kind`` is None."""
+    """A fresh mask for one attention layer, or None when ``kind`` is None.
+
+    The official code evaluates ``exp(-d^2)`` in float32, which underflows to 0 for
+    ``d^2 > 103``: on grids with such distances (9 x 9 and larger; PiT's 16 x 16 stage,
+    T2T's token transformers) its Gaussians are truncated at a radius of about 10
+    patches. For ``kind="gmm"`` on such grids this passes ``truncate_like_official=True``
+    unless ``options`` set it; on smaller grids the flag would change nothing.
+    """
     if kind is None:
         if options:
             raise ValueError(f"mask_options {options} given without a mask kind")
         return None
-    return create(kind, grid=tuple(grid), num_heads=num_heads, **(options or {}))
+    options = dict(options or {})
+    h, w = grid
+    if kind == "gmm" and (h - 1) ** 2 + (w - 1) ** 2 > OFFICIAL_UNDERFLOW_SQ_DIST:
+        options.setdefault("truncate_like_official", True)
+    return create(kind, grid=(int(h), int(w)), num_heads=num_heads, **options)
 
 
 def check_patch_size(img_size: int, patch_size: int) -> None:

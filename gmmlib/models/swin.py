@@ -25,9 +25,8 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
 from ..attention import masked_attention
-from ..masks import AttentionMask, RelativePositionBias
-from .pit import build_mask_like_official
-from .registry import check_patch_size, register_model
+from ..masks import AttentionMask, grid_coordinates
+from .registry import build_mask, check_patch_size, register_model
 
 __all__ = ["SwinTransformer", "SwinBlock", "WindowAttention", "PatchMerging"]
 
@@ -84,9 +83,18 @@ class WindowAttention(nn.Module):
         self.scale = self.head_dim**-0.5
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        # Swin's own table of (2w - 1)^2 biases per head, trunc-normal(0.02) initialised.
-        self.rel_bias = RelativePositionBias((window, window), num_heads, init_std=0.02)
+        # Swin's own relative position bias: one learned scalar per head and 2-D offset,
+        # (2w - 1)^2 per head, trunc-normal(0.02). Part of the architecture, not a study mask.
+        self.rel_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
+        trunc_normal_(self.rel_bias_table, std=0.02)
+        p = grid_coordinates((window, window)).long()
+        offset = p[:, None, :] - p[None, :, :] + window - 1  # (N, N, 2), each in [0, 2w - 2]
+        self.register_buffer("rel_index", offset[..., 0] * (2 * window - 1) + offset[..., 1], persistent=False)
         self.mask = mask
+
+    def rel_bias(self) -> Tensor:
+        """Relative position bias of the window, shape (H, N, N)."""
+        return self.rel_bias_table[self.rel_index].permute(2, 0, 1)
 
     def forward(self, x: Tensor, shift_mask: Optional[Tensor] = None) -> Tensor:
         """Attend within each window.
@@ -151,7 +159,7 @@ class SwinBlock(nn.Module):
         self.side, self.window, self.shift = side, window, shift
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(
-            dim, window, num_heads, qkv_bias, build_mask_like_official(mask, (window, window), num_heads, mask_options)
+            dim, window, num_heads, qkv_bias, build_mask(mask, (window, window), num_heads, mask_options)
         )
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
