@@ -1,0 +1,108 @@
+"""Where a result came from: atomic file writes, versions, git commit and hardware."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Union
+
+import torch
+
+__all__ = ["atomic_write", "write_json", "save_torch", "environment", "git_commit"]
+
+PathLike = Union[str, os.PathLike]
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through ``write(tmp)`` into a temporary sibling, then rename it.
+
+    A reader (or a run killed mid-write) sees the old file or the new one, never half.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: PathLike, data: Any) -> Path:
+    """Atomically write ``data`` as indented JSON."""
+    return atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n"))
+
+
+def save_torch(path: PathLike, obj: Any) -> Path:
+    """Atomically ``torch.save`` an object."""
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def git_commit(repo: PathLike | None = None) -> Dict[str, Any]:
+    """Commit hash of the checkout holding gmmlib (or ``repo``) and whether it had local changes."""
+    repo = Path(repo) if repo else Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "gmmlib"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return {"commit": commit, "gmmlib_modified": bool(dirty)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "gmmlib_modified": None}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device | str | None = None) -> Dict[str, Any]:
+    """Library versions, git commit and hardware, for the provenance of a result."""
+    import numpy
+    import timm
+    import torchvision
+
+    from . import __version__
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    hw: Dict[str, Any] = {
+        "device": str(device),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        hw["gpu"] = torch.cuda.get_device_name(device)
+    return {
+        "versions": {
+            "gmmlib": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "timm": timm.__version__,
+            "numpy": numpy.__version__,
+        },
+        "git": git_commit(),
+        "hardware": hw,
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,134 @@
+"""Training loop: the quick preset end to end, crash safety, resume after a real kill, bad configs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gmmlib import train as train_mod
+from gmmlib.train import PRESETS, RunConfig, TrainingDiverged, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GMMLIB_CACHE", str(tmp_path / "cache"))
+
+
+def test_quick_run_writes_result_with_provenance(tmp_path):
+    config = RunConfig(model="vit", mask="gmm", dataset="synthetic", preset="quick")
+    result = train(config, tmp_path / "run", progress=False)
+    on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert on_disk["key"] == result["key"] == config.key()
+    assert len(on_disk["history"]) == PRESETS["quick"].epochs
+    for h in on_disk["history"]:
+        assert {"epoch", "train_loss", "test_top1", "lr", "epoch_seconds", "images_per_second", "data_wait_share"} <= set(h)
+    assert on_disk["best_top1"] == max(h["test_top1"] for h in on_disk["history"])
+    assert on_disk["final_top1"] == on_disk["history"][-1]["test_top1"]
+    assert on_disk["versions"]["torch"] == torch.__version__
+    assert {"commit", "gmmlib_modified"} <= set(on_disk["git"])
+    assert on_disk["hardware"]["device"] == "cpu"
+    assert on_disk["seed"] == 0 and on_disk["data_source"]["name"] == "synthetic"
+    assert on_disk["cost"]["params"] > 0 and on_disk["cost"]["macs"] > 0
+    # the learned GMM parameters are kept for the book: 2 layers of (K=5, H=2)
+    gmm = on_disk["mask_parameters"]
+    assert len(gmm) == 2 and all(len(v["alpha"]) == 5 and len(v["alpha"][0]) == 2 for v in gmm.values())
+    assert on_disk["config"]["architecture"] == {"dim": 32, "depth": 2, "num_heads": 2, "head_dim": 16}
+
+
+def test_schedule_warms_up_then_decays_to_min_lr(tmp_path):
+    result = train(RunConfig(dataset="synthetic", preset="quick", epochs=3), tmp_path / "run", progress=False)
+    lrs = [h["lr"] for h in result["history"]]
+    assert lrs[0] > lrs[1] > lrs[2] == pytest.approx(PRESETS["quick"].min_lr, rel=1e-3)
+
+
+def test_existing_checkpoint_needs_resume_and_the_same_config(tmp_path):
+    config = RunConfig(dataset="synthetic", preset="quick", epochs=1)
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="pass resume=True"):
+        train(config, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="belongs to another config"):
+        train(RunConfig(dataset="synthetic", preset="quick", epochs=1, seed=1), tmp_path / "run", resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = train_mod.SoftTargetCrossEntropy
+
+    class PoisonAfterFirstEpoch(real):
+        def forward(self, x, target):
+            calls["n"] += 1
+            loss = super().forward(x, target)
+            return loss * float("nan") if calls["n"] > 8 else loss  # quick: 8 steps per epoch
+
+    monkeypatch.setattr(train_mod, "SoftTargetCrossEntropy", PoisonAfterFirstEpoch)
+    with pytest.raises(TrainingDiverged, match="loss is nan at epoch 2, step 1.*checkpoint"):
+        train(RunConfig(dataset="synthetic", preset="quick"), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        (RunConfig(model="resnet"), "unknown model 'resnet'; choices: cait, pit, swin, t2t, vit"),
+        (RunConfig(dataset="imagenet"), "unknown data set.*imagenet"),
+        (RunConfig(preset="fast"), "unknown preset 'fast'; choices: paper, cpu, quick"),
+        (RunConfig(epochs=-1), "epochs must be a positive int, got -1"),
+        (RunConfig(seed=-3), "seed must be a non-negative int, got -3"),
+    ],
+)
+def test_bad_configs_are_rejected(config, match):
+    with pytest.raises(ValueError, match=match):
+        config.validate()
+
+
+def _cli(*args, cwd=ROOT, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "gmmlib", *args], cwd=cwd, env=env, **kw)
+
+
+def test_cli_reports_bad_input_with_exit_code_2(tmp_path):
+    p = _cli("train", "--preset", "quick", "--dataset", "nope", "--out", str(tmp_path / "x"), stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and "unknown data set" in err and "nope" in err
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
+    args = ["train", "--preset", "quick", "--dataset", "synthetic", "--mask", "gmm", "--epochs", "8", "--no-progress"]
+    env_cache = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    straight = _cli(*args, "--out", str(tmp_path / "straight"), **env_cache)
+    assert straight.wait(timeout=300) == 0
+
+    killed_dir = tmp_path / "killed"
+    p = _cli(*args, "--out", str(killed_dir), **env_cache)
+    progress = killed_dir / "progress.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it in the middle of epoch 2 or later
+        if progress.exists() and len(json.loads(progress.read_text())["history"]) >= 1:
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed_dir / "result.json").exists()
+    done = len(json.loads(progress.read_text())["history"])
+    assert 1 <= done < 8
+
+    resumed = _cli(*args, "--out", str(killed_dir), "--resume", **env_cache)
+    assert resumed.wait(timeout=300) == 0
+    a = json.loads((tmp_path / "straight" / "result.json").read_text())
+    b = json.loads((killed_dir / "result.json").read_text())
+    strip = lambda h: [{k: v for k, v in e.items() if "second" not in k and k != "data_wait_share"} for e in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"])
+    assert a["best_top1"] == b["best_top1"] and a["final_top1"] == b["final_top1"]
+    wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    wb = torch.load(killed_dir / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
