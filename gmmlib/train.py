@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.scheduler import CosineLRScheduler
