@@ -1,0 +1,251 @@
+"""Read the recorded runs in ``results/`` and set them beside the paper's numbers.
+
+Every number the book shows comes from here: either a run of this library recorded
+in ``results/<experiment>/<run>.json`` (with its configuration, history and
+provenance) or the paper's published value (:func:`paper`), labelled as such.
+Where a run does not exist yet, the tables say so and give the command that makes it.
+
+The table helpers return ``pandas.DataFrame`` objects (pandas is in the ``book``
+extra); the plot helpers draw on matplotlib axes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .experiments import get_experiment, results_dir, run_file_name
+
+__all__ = [
+    "load",
+    "runs",
+    "summary",
+    "paper",
+    "label",
+    "headline",
+    "exp1_table",
+    "missing",
+    "plot_curves",
+    "plot_kernels",
+    "MODEL_NAMES",
+]
+
+MODEL_NAMES = {"vit": "ViT", "swin": "Swin", "cait": "CaiT", "pit": "PiT", "t2t": "T2T"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "tiny-imagenet": "Tiny-ImageNet"}
+_MASK_NAMES = {"gmm": "GMM", "elm": "ELM", "retnet": "RetNet", "alibi2d": "ALiBi-2D", "relpos": "RelPos"}
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError as e:  # pragma: no cover - the book extra has pandas
+        raise ImportError("gmmlib.results tables need pandas: pip install 'gmmlib[book]'") from e
+    return pd
+
+
+def load(experiment: str, results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
+    """All recorded runs of an experiment (the result JSONs), sorted by run name."""
+    get_experiment(experiment)  # clear error for an unknown name
+    folder = results_dir(results) / experiment
+    return [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+
+
+@lru_cache(maxsize=1)
+def paper() -> Dict[str, Any]:
+    """The paper's published numbers (README tables, kernel ablation, SPT-LSA context)."""
+    return json.loads((Path(__file__).with_name("paper_numbers.json")).read_text())
+
+
+def label(config: Dict[str, Any]) -> str:
+    """A readable name for a run's configuration, e.g. ``GMM-ViT (K=3, GAP)``."""
+    name = MODEL_NAMES.get(config["model"], config["model"])
+    if config.get("mask"):
+        name = f"{_MASK_NAMES.get(config['mask'], config['mask'])}-{name}"
+    details = []
+    for k, v in sorted((config.get("mask_options") or {}).items()):
+        details.append(f"K={v}" if k == "num_kernels" else str(v) if k == "distance" else f"{k}={v}")
+    if config.get("pool"):
+        details.append(config["pool"].upper())
+    return name + (f" ({', '.join(details)})" if details else "")
+
+
+def runs(experiment: str, results: Optional[str | Path] = None):
+    """One row per recorded run: configuration, top-1, cost, speed and time."""
+    pd = _pandas()
+    rows = []
+    for r in load(experiment, results):
+        c = r["config"]
+        rows.append(
+            {
+                "run": r["name"],
+                "label": label(c),
+                "model": c["model"],
+                "mask": c["mask"] or "none",
+                "mask_options": json.dumps(c.get("mask_options") or {}, sort_keys=True),
+                "pool": c.get("pool") or "default",
+                "dataset": c["dataset"],
+                "preset": c["preset"],
+                "seed": c["seed"],
+                "best_top1": r["best_top1"],
+                "final_top1": r["final_top1"],
+                "params": r["cost"]["params"],
+                "macs": r["cost"]["macs"],
+                "flops": r["cost"]["flops"],
+                "images_per_second": statistics.mean(h["images_per_second"] for h in r["history"]),
+                "minutes": r["wall_seconds"] / 60,
+                "hardware": r["hardware"].get("gpu") or r["hardware"].get("cpu"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _spread(values: List[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def summary(experiment: str, results: Optional[str | Path] = None):
+    """One row per configuration, aggregated over seeds (mean, sample std, min, max)."""
+    pd = _pandas()
+    df = runs(experiment, results)
+    if df.empty:
+        return df
+    keys = ["label", "model", "mask", "mask_options", "pool", "dataset", "preset"]
+    rows = []
+    for k, g in df.groupby(keys, sort=False):
+        best, final = g["best_top1"].tolist(), g["final_top1"].tolist()
+        rows.append(
+            {
+                **dict(zip(keys, k)),
+                "seeds": len(g),
+                "best_mean": statistics.mean(best),
+                "best_std": _spread(best),
+                "best_min": min(best),
+                "best_max": max(best),
+                "final_mean": statistics.mean(final),
+                "final_std": _spread(final),
+                "params": int(g["params"].iloc[0]),
+                "macs": int(g["macs"].iloc[0]),
+                "flops": int(g["flops"].iloc[0]),
+                "images_per_second": g["images_per_second"].mean(),
+                "minutes": g["minutes"].mean(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def headline(results: Optional[str | Path] = None, preset: str = "cpu") -> Dict[str, Any]:
+    """ViT vs GMM-ViT over seeds: mean, spread and gain of best and final top-1.
+
+    Returns an empty dict when the headline runs are missing.
+    """
+    df = runs("headline", results)
+    if df.empty or not {"none", "gmm"} <= set(df[df["preset"] == preset]["mask"]):
+        return {}
+    df = df[df["preset"] == preset]
+    out: Dict[str, Any] = {}
+    for mask in ("none", "gmm"):
+        g = df[df["mask"] == mask]
+        for metric in ("best_top1", "final_top1"):
+            values = g[metric].tolist()
+            out[f"{mask}_{metric}"] = {
+                "mean": statistics.mean(values),
+                "std": _spread(values),
+                "n": len(values),
+                "values": values,
+            }
+    for metric in ("best_top1", "final_top1"):
+        out[f"gain_{metric}"] = out[f"gmm_{metric}"]["mean"] - out[f"none_{metric}"]["mean"]
+        paired = df.pivot_table(index="seed", columns="mask", values=metric).dropna()
+        diffs = (paired["gmm"] - paired["none"]).tolist()
+        out[f"paired_gain_{metric}"] = {"mean": statistics.mean(diffs), "std": _spread(diffs), "values": diffs}
+    return out
+
+
+def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
+    """Experiment 1: the paper's top-1 beside ours, per model and data set.
+
+    Columns: model, dataset, paper (no mask, GMM, gain) and ours (no mask, GMM, gain,
+    seeds). Rows whose runs do not exist say "not rerun here" and give the command.
+    """
+    pd = _pandas()
+    table = paper()["main_table"]
+    ours = summary("exp1", results)
+    rows = []
+    for model, values in table["rows"].items():
+        for i, dataset in enumerate(table["datasets"]):
+            row = {
+                "model": MODEL_NAMES[model],
+                "dataset": DATASET_NAMES[dataset],
+                "paper_none": values["none"][i],
+                "paper_gmm": values["gmm"][i],
+                "paper_gain": round(values["gmm"][i] - values["none"][i], 2),
+            }
+            got = {}
+            if not ours.empty:
+                sel = ours[(ours["model"] == model) & (ours["dataset"] == dataset) & (ours["preset"] == preset)]
+                got = {m: sel[sel["mask"] == m]["best_mean"].iloc[0] for m in ("none", "gmm") if (sel["mask"] == m).any()}
+            row["ours_none"] = got.get("none", float("nan"))
+            row["ours_gmm"] = got.get("gmm", float("nan"))
+            row["ours_gain"] = row["ours_gmm"] - row["ours_none"]
+            row["note"] = (
+                ""
+                if len(got) == 2
+                else f"not rerun here: python -m gmmlib run exp1 --preset {preset} --only model={model},dataset={dataset}"
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
+    """Commands that would produce the runs of ``experiment`` not recorded yet."""
+    folder = results_dir(results) / experiment
+    out = []
+    for config in get_experiment(experiment).configs(preset):
+        if not (folder / f"{run_file_name(config)}.json").exists():
+            out.append(f"python -m gmmlib run {experiment} --preset {preset} --only {run_file_name(config)}")
+    return out
+
+
+def plot_curves(experiment: str, results: Optional[str | Path] = None, ax=None, metric: str = "test_top1"):
+    """Per-epoch curves of every recorded run (one colour per configuration)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    colours: Dict[str, Any] = {}
+    for r in load(experiment, results):
+        name = label(r["config"])
+        colour = colours.setdefault(name, f"C{len(colours)}")
+        epochs = [h["epoch"] for h in r["history"]]
+        ax.plot(epochs, [h[metric] for h in r["history"]], color=colour, alpha=0.8, label=name)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize="small")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel({"test_top1": "test top-1 (%)", "train_loss": "train loss"}.get(metric, metric))
+    return ax
+
+
+def plot_kernels(results: Optional[str | Path] = None, ax=None, preset: str = "cpu"):
+    """The paper's kernel ablation (per data set, labelled "paper") and ours on CIFAR-10."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    abl = paper()["kernel_ablation"]
+    ax.plot(abl["kernels"], abl["rows"]["cifar10"], "o--", color="C0", label="paper, CIFAR-10")
+    df = runs("exp2-kernels", results)
+    if not df.empty:
+        df = df[df["preset"] == preset]
+        ks = [json.loads(o).get("num_kernels", 5) for o in df["mask_options"]]
+        pts = sorted(zip(ks, df["best_top1"]))
+        ax2 = ax.twinx()
+        ax2.plot([k for k, _ in pts], [v for _, v in pts], "s-", color="C3", label=f"ours ({preset} preset), CIFAR-10")
+        ax2.set_ylabel(f"ours, top-1 (%), {preset} preset", color="C3")
+        ax2.legend(loc="lower right", fontsize="small")
+    ax.set_xlabel("number of Gaussian kernels K")
+    ax.set_ylabel("paper, top-1 (%)", color="C0")
+    ax.legend(loc="lower left", fontsize="small")
+    return ax

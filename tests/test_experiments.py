@@ -1,0 +1,99 @@
+"""The experiment registry and runner (quick preset, synthetic data) and the results helpers."""
+
+import json
+
+import pytest
+
+from gmmlib import results as R
+from gmmlib.experiments import EXPERIMENTS, get_experiment, matches, run_experiment
+from gmmlib.train import RunConfig
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GMMLIB_CACHE", str(tmp_path / "cache"))
+
+
+def quick(name, tmp_path, **kw):
+    return run_experiment(
+        name, preset="quick", dataset="synthetic", results=tmp_path / "results", work_dir=tmp_path / "runs",
+        progress=False, log=lambda s: None, **kw,
+    )
+
+
+def test_registry_has_the_papers_experiments_with_valid_configs():
+    assert {"headline", "exp1", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond"} <= set(EXPERIMENTS)
+    for name, e in EXPERIMENTS.items():
+        configs = e.configs("cpu")
+        for c in configs:
+            c.validate()
+        assert len({c.key() for c in configs}) == len(configs), name
+    exp1 = EXPERIMENTS["exp1"].configs("cpu")
+    assert len(exp1) == 5 * 4 * 2
+    assert sorted(c.mask_options.get("num_kernels") for c in EXPERIMENTS["exp2-kernels"].configs("cpu")) == [1, 2, 3, 4, 5, 8, 10]
+    headline = EXPERIMENTS["headline"].configs("cpu")
+    assert {c.pool for c in headline} == {"gap"} and sorted({c.seed for c in headline}) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["headline", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond", "exp1"])
+def test_one_run_of_each_experiment_end_to_end(name, tmp_path):
+    first = EXPERIMENTS[name].configs("quick", "synthetic")[-1]  # the last one carries the experiment's mask
+    out = quick(name, tmp_path, only=f"{first.name()}-quick")
+    assert out["trained"] == [f"{first.name()}-quick"]
+    data = json.loads((tmp_path / "results" / name / f"{first.name()}-quick.json").read_text())
+    assert data["key"] == first.key() and data["experiment"] == name
+    assert data["weights_file"] and (tmp_path / "results" / name / data["weights_file"]).exists()
+
+
+def test_done_runs_are_skipped_and_same_configs_reused(tmp_path):
+    assert len(quick("pooling", tmp_path)["trained"]) == 4
+    again = quick("pooling", tmp_path)
+    assert again["trained"] == [] and len(again["skipped"]) == 4
+    elm = quick("elm", tmp_path)  # ViT and GMM-ViT with GAP were done under "pooling"
+    assert len(elm["reused"]) == 2 and len(elm["trained"]) == 1
+    reused = json.loads((tmp_path / "results" / "elm" / "vit-gmm-gap-synthetic-s0-quick.json").read_text())
+    assert reused["reused_from"] == "pooling/vit-gmm-gap-synthetic-s0-quick.json"
+
+
+def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
+    monkeypatch.setenv("GMMLIB_DATA", str(tmp_path / "empty"))
+    out = run_experiment(
+        "exp1", preset="quick", only="model=vit,dataset=cifar100", results=tmp_path / "r", work_dir=tmp_path / "w",
+        progress=False, log=lambda s: None,
+    )
+    assert len(out["missing_data"]) == 2 and out["trained"] == []
+
+
+def test_filters():
+    c = RunConfig(model="vit", mask="gmm", dataset="cifar10", seed=1)
+    assert matches(c, "mask=gmm,seed=1") and not matches(c, "mask=none")
+    assert matches(RunConfig(mask=None), "mask=none")
+    assert matches(c, "vit-gmm") and not matches(c, "swin")
+    with pytest.raises(ValueError, match="unknown filter field 'colour'"):
+        matches(c, "colour=red")
+    with pytest.raises(ValueError, match="matches no run"):
+        run_experiment("elm", preset="quick", only="model=swin")
+    with pytest.raises(ValueError, match="unknown experiment 'exp9'; choices: headline"):
+        get_experiment("exp9")
+    with pytest.raises(ValueError, match="unknown preset 'slow'"):
+        run_experiment("elm", preset="slow")
+
+
+def test_results_tables_and_plots(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    quick("headline", tmp_path)
+    res = tmp_path / "results"
+    s = R.summary("headline", res)
+    assert set(s["label"]) == {"ViT (GAP)", "GMM-ViT (GAP)"} and set(s["seeds"]) == {3}
+    h = R.headline(res, preset="quick")
+    assert h["gain_best_top1"] == pytest.approx(h["gmm_best_top1"]["mean"] - h["none_best_top1"]["mean"])
+    assert len(h["paired_gain_best_top1"]["values"]) == 3
+    # the paper's numbers are data, and exp1 says plainly what was not rerun
+    assert R.paper()["main_table"]["rows"]["vit"]["gmm"][0] == 95.06
+    t = R.exp1_table(res)
+    assert len(t) == 20 and t["note"].str.contains("not rerun here: python -m gmmlib run exp1").all()
+    assert len(R.missing("elm", "quick", res)) == 3
+    R.plot_curves("headline", res)
+    R.plot_kernels(res)
