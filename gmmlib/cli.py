@@ -41,7 +41,9 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
     )
     out = args.out or f"runs/{config.name()}-{config.preset}"
-    result = train(config, out, resume=args.resume, root=args.data, device=args.device, progress=not args.no_progress)
+    result = train(
+        config, out, resume=args.resume, root=args.data, device=args.device, progress=not args.no_progress, compile=args.compile
+    )
     print(f"{result['name']}: best top-1 {result['best_top1']:.2f}%, final {result['final_top1']:.2f}% -> {out}/result.json")
     return 0
 
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     t.add_argument("--out", default=None, help="output folder (default: runs/<run name>)")
     t.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on CUDA)")
     t.set_defaults(func=_train)
 
     r = sub.add_parser("run", parents=[common], help="run the missing runs of an experiment")
