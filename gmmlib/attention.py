@@ -140,8 +140,8 @@ def masked_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
-    mask: Optional[Tensor] = None,
-    combine: str = "multiply",
+    mask: Optional[Tensor | AttentionMask] = None,
+    combine: Optional[str] = None,
     scale: Optional[float] = None,
     attn_bias: Optional[Tensor] = None,
     backend: Backend = "auto",
@@ -150,9 +150,11 @@ def masked_attention(
 
     Args:
         q, k, v: (B, H, T, d) queries, keys and values.
-        mask: (H, N, N) or (1, N, N) mask over the last N tokens, N <= T; None for
-            plain attention.
-        combine: "multiply" (mask scales the logits) or "add" (mask is a logit bias).
+        mask: (H, N, N) or (1, N, N) mask over the last N tokens, N <= T, or an
+            :class:`~gmmlib.masks.AttentionMask` module (called here); None for plain
+            attention.
+        combine: "multiply" (mask scales the logits) or "add" (mask is a logit bias);
+            default: the mask module's own, "multiply" for a tensor.
         scale: logit scale; defaults to 1 / sqrt(d).
         attn_bias: optional additive bias over all T tokens, broadcastable to
             (B, H, T, T), added after the mask (Swin's relative bias and shift mask).
@@ -165,6 +167,11 @@ def masked_attention(
     Returns:
         (B, H, T, d) attention output.
     """
+    if isinstance(mask, AttentionMask):
+        if combine is not None and combine != mask.combine:
+            raise ValueError(f"combine {combine!r} contradicts the mask module's {mask.combine!r}")
+        combine, mask = mask.combine, mask()
+    combine = "multiply" if combine is None else combine
     if combine not in _COMBINES:
         raise ValueError(f"combine must be 'multiply' or 'add', got {combine!r}")
     if q.dim() != 4:
@@ -260,14 +267,5 @@ class MaskedAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        m = self.mask
-        out = masked_attention(
-            q,
-            k,
-            v,
-            mask=None if m is None else m(),
-            combine="multiply" if m is None else m.combine,
-            scale=self.scale,
-            backend="auto" if self.fused_attn else "manual",
-        )
+        out = masked_attention(q, k, v, self.mask, scale=self.scale, backend="auto" if self.fused_attn else "manual")
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))

@@ -97,6 +97,14 @@ def test_attn_bias_is_added_after_the_multiplicative_mask(qkv):
     assert torch.allclose(masked_attention(q, k, v, m, "multiply", attn_bias=bias), expected, atol=1e-5)
 
 
+def test_a_mask_module_brings_its_own_combine(qkv):
+    q, k, v = qkv
+    m = create("alibi2d", grid=(4, 4), num_heads=4)
+    assert torch.equal(masked_attention(q, k, v, m), masked_attention(q, k, v, m(), "add"))
+    with pytest.raises(ValueError, match="combine 'multiply' contradicts the mask module's 'add'"):
+        masked_attention(q, k, v, m, "multiply")
+
+
 def test_gradients_reach_alpha_and_sigma():
     m = create("gmm", grid=(4, 4), num_heads=2)
     attn = MaskedAttention(16, num_heads=2, mask=m)

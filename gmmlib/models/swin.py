@@ -109,16 +109,7 @@ class WindowAttention(nn.Module):
         if shift_mask is not None:
             num_windows = shift_mask.shape[0]
             bias = (bias + shift_mask[:, None]).repeat(bw // num_windows, 1, 1, 1)  # (B * nW, H, N, N)
-        m = self.mask
-        out = masked_attention(
-            q,
-            k,
-            v,
-            mask=None if m is None else m(),
-            combine="multiply" if m is None else m.combine,
-            scale=self.scale,
-            attn_bias=bias,
-        )
+        out = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=bias)
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
