@@ -48,7 +48,7 @@ Combine = Literal["multiply", "add"]
 Grid = Tuple[int, int]
 
 # In the official code exp(-d^2) is evaluated in float32 before any power is taken:
-# it underflows to exactly 0 for d^2 > ~103.97, so on grids of 11x11 and larger the
+# it underflows to exactly 0 for d^2 > ~103.97, so on grids of 9x9 and larger (max d^2 = 128) the
 # official Gaussian is truncated at a radius of about 10 patches (paper-facts 2.3).
 OFFICIAL_UNDERFLOW_SQ_DIST = 103.0
 
@@ -231,7 +231,7 @@ class GaussianMixtureMask(AttentionMask):
         init: initialisation of alpha/sigma, one of :data:`GMM_INITS` ("official":
             sigma ~ 10 + 10 N(0,1), alpha ~ 2 N(0,1)).
         truncate_like_official: zero the entries with d^2 > 103, as the float32
-            underflow of the official code does on grids of 11 x 11 and larger.
+            underflow of the official code does on grids of 9 x 9 and larger.
     """
 
     combine: Combine = "multiply"
