@@ -254,7 +254,7 @@ class GaussianMixtureMask(AttentionMask):
         self.truncate_like_official = truncate_like_official
         sq_dist = pairwise_distance(self.grid, "squared")
         # M depends on the pair only through d^2, which takes few distinct values on a
-        # grid (37 on 8 x 8 against 4,096 pairs): evaluate the mixture once per value
+        # grid (34 on 8 x 8 against 4,096 pairs): evaluate the mixture once per value
         # and gather. This is the convolution view made concrete, and it is fast.
         values, index = torch.unique(sq_dist, return_inverse=True)
         self.register_buffer("sq_dist", sq_dist, persistent=False)

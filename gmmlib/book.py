@@ -1,0 +1,449 @@
+"""Helpers for the book's notebooks: quick or full mode, library code shown in the text, figures.
+
+Every chapter starts with::
+
+    from gmmlib import book
+    settings = book.mode()
+
+which prints QUICK or FULL and returns a :class:`BookSettings`. QUICK mode (``GMMLIB_QUICK=1``,
+or ``CI=true``) runs every notebook top to bottom in seconds on synthetic data; FULL mode (the
+default) reads the committed ``results/`` and trains only small live demos, on real CIFAR-10
+when the data root (``GMMLIB_DATA``) has it.
+
+The helpers here only *show* and *measure*: every model, mask and training piece the book runs
+comes from the rest of :mod:`gmmlib`.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .attention import MaskedAttention, masked_attention
+from .masks import pairwise_distance
+
+__all__ = [
+    "BookSettings",
+    "is_quick",
+    "pick_dataset",
+    "mode",
+    "show_source",
+    "show_markdown",
+    "command",
+    "not_yet",
+    "setup_figures",
+    "row_as_image",
+    "attention_probabilities",
+    "attention_maps",
+    "mean_attention_distance",
+    "run_demo",
+    "model_from_result",
+    "preset_of",
+    "missing_note",
+]
+
+QUICK_ENV = "GMMLIB_QUICK"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def is_quick(environ: Optional[Dict[str, str]] = None) -> bool:
+    """QUICK when ``GMMLIB_QUICK`` is true, or when it is unset and ``CI`` is true.
+
+    ``GMMLIB_QUICK=0`` forces FULL mode even on CI.
+    """
+    env = os.environ if environ is None else environ
+    flag = env.get(QUICK_ENV, "").strip().lower()
+    if flag in _TRUE:
+        return True
+    if flag in _FALSE:
+        return False
+    return env.get("CI", "").strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    """What a chapter should do in this mode.
+
+    Args:
+        quick: QUICK mode (synthetic data, seconds per notebook).
+        dataset: data set for live demos and for the pictures of real images.
+        data_note: one line on where the data comes from, or why it is synthetic.
+        preset: training preset of the live demos (always "quick": a few steps).
+        demo_epochs: epochs of a live demo (None keeps the preset's 2).
+        results: the results folder the chapters read.
+        device: torch device of the live demos.
+        seed: seed of the live demos.
+    """
+
+    quick: bool
+    dataset: str
+    data_note: str
+    preset: str
+    demo_epochs: Optional[int]
+    results: Path
+    device: str
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return "QUICK" if self.quick else "FULL"
+
+    @property
+    def real_data(self) -> bool:
+        return self.dataset != "synthetic"
+
+
+def pick_dataset(quick: bool, root: Optional[str | os.PathLike] = None) -> tuple[str, str]:
+    """The data set for live demos: synthetic in QUICK mode; else cifar10-mini, cifar10 or synthetic.
+
+    Returns:
+        ``(name, note)``; the note says why synthetic data was chosen in FULL mode.
+    """
+    from . import data as gdata
+
+    if quick:
+        return "synthetic", "QUICK mode uses the synthetic CIFAR-shaped data set (no download, seconds)"
+    for name in ("cifar10-mini", "cifar10"):
+        try:
+            src = gdata.describe_source(name, root, sha256=False)
+        except (gdata.DataNotFoundError, FileNotFoundError, ValueError):
+            continue
+        return name, f"{name} from {src['path']}" + (f" ({src['note']})" if src.get("note") else "")
+    where = gdata.data_root(root)
+    return "synthetic", (
+        f"no CIFAR-10 found in the data root {where} (set GMMLIB_DATA to a folder holding cifar10-mini.npz, "
+        "cifar10-jpeg.zip or cifar-10-batches-py/); the live demos use synthetic data instead"
+    )
+
+
+def mode(verbose: bool = True) -> BookSettings:
+    """Decide QUICK or FULL mode, print it, and return the settings for this chapter."""
+    import warnings
+
+    with warnings.catch_warnings():  # tqdm.auto warns once when ipywidgets is missing; the book uses no bars
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from .experiments import results_dir
+
+    quick = is_quick()
+    dataset, note = pick_dataset(quick)
+    settings = BookSettings(
+        quick=quick,
+        dataset=dataset,
+        data_note=note,
+        preset="quick",
+        demo_epochs=None if quick else 6,
+        results=results_dir(),
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
+    setup_figures()
+    if verbose:
+        n = len(list(settings.results.glob("*/*.json"))) if settings.results.is_dir() else 0
+        lines = {
+            "live demos": f"preset {settings.preset!r}, {settings.demo_epochs or 2} epochs on {dataset!r}, {settings.device}",
+            "data": note,
+            "results": f"{settings.results} ({n} result files)",
+        }
+        print(f"{settings.label} mode" + (" (GMMLIB_QUICK=0 for FULL mode)" if quick else ""))
+        for key, text in lines.items():
+            print(textwrap.fill(text, width=76, initial_indent=f"  {key:<11s}", subsequent_indent=" " * 13))
+    return settings
+
+
+def _display_markdown(text: str) -> Any:
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:  # plain Python: print it
+        print(text)
+        return None
+    display(Markdown(text))
+    return None
+
+
+def show_markdown(text: str) -> None:
+    """Display Markdown from a code cell (text that is computed from results)."""
+    _display_markdown(textwrap.dedent(text).strip())
+
+
+def show_source(
+    obj: Any,
+    start: Optional[str] = None,
+    stop: Optional[str] = None,
+    skip_docstring: bool = False,
+) -> None:
+    """Show the source of a gmmlib function, class or method as a highlighted block.
+
+    Args:
+        obj: what to show (``inspect.getsource`` must find it).
+        start: show from the first line containing this text (default: the first line).
+        stop: show up to and including the first line after ``start`` containing this text.
+        skip_docstring: leave out the docstring of a function or class.
+    """
+    lines = textwrap.dedent(inspect.getsource(obj)).splitlines()
+    if skip_docstring:
+        lines = _drop_docstring(lines)
+    first = 0
+    if start is not None:
+        first = next((i for i, line in enumerate(lines) if start in line), None)
+        if first is None:
+            raise ValueError(f"{start!r} not found in the source of {obj!r}")
+    last = len(lines) - 1
+    if stop is not None:
+        last = next((i for i in range(first, len(lines)) if stop in lines[i]), None)
+        if last is None:
+            raise ValueError(f"{stop!r} not found after {start!r} in the source of {obj!r}")
+    excerpt = textwrap.dedent("\n".join(lines[first : last + 1]))
+    module = getattr(inspect.getmodule(obj), "__name__", "")
+    where = f"{module}.{getattr(obj, '__qualname__', '')}".strip(".")
+    note = "" if (first == 0 and last == len(lines) - 1 and not skip_docstring) else " (excerpt)"
+    _display_markdown(f"`{where}`{note}:\n\n```python\n{excerpt}\n```")
+
+
+def _drop_docstring(lines: list[str]) -> list[str]:
+    """Remove the docstring of the (first) function or class in ``lines``."""
+    tree = ast.parse("\n".join(lines))
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or not node.body:
+        return lines
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return lines[: first.lineno - 1] + lines[first.end_lineno :]
+    return lines
+
+
+def command(experiment: str, preset: str = "cpu", only: Optional[str] = None) -> str:
+    """The command line that fills in an experiment's results."""
+    cmd = f"python -m gmmlib run {experiment} --preset {preset}"
+    return f"{cmd} --only {only}" if only else cmd
+
+
+def not_yet(experiment: str, preset: str = "cpu", what: str = "results") -> None:
+    """Say plainly that results are missing, and show the command that makes them."""
+    show_markdown(
+        f"""
+        **No {what} for `{experiment}` in `results/` yet**, so this part shows no number.
+        To produce them (`cpu` preset: about 12 minutes per ViT run on two idle CPU cores), run from the repository root:
+
+        ```bash
+        {command(experiment, preset)}
+        ```
+        """
+    )
+
+
+def setup_figures() -> None:
+    """Matplotlib defaults for the book: compact figures, readable fonts, no top/right spines."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "figure.figsize": (6.4, 3.6),
+            "figure.constrained_layout.use": True,
+            "font.size": 10,
+            "axes.titlesize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def row_as_image(mask: Tensor, grid: Sequence[int], query: int | Sequence[int]) -> Tensor:
+    """Row ``query`` of an (N, N) mask, laid out on the (h, w) patch grid: what one query sees.
+
+    Args:
+        mask: (N, N) tensor (or (1, N, N)).
+        grid: (h, w) of the patch grid.
+        query: token index, or a (row, column) position on the grid.
+    """
+    h, w = int(grid[0]), int(grid[1])
+    if not isinstance(query, int):
+        query = int(query[0]) * w + int(query[1])
+    m = mask.reshape(-1, h * w, h * w)[0]
+    return m[query].reshape(h, w).detach()
+
+
+@torch.no_grad()
+def attention_probabilities(attn: MaskedAttention, x: Tensor) -> Tensor:
+    """The attention matrix of one :class:`~gmmlib.attention.MaskedAttention` layer for input ``x``.
+
+    It calls :func:`~gmmlib.attention.masked_attention`, the function the layer itself calls,
+    with the identity matrix as values: ``P @ I = P``, so the output *is* the attention matrix.
+
+    Args:
+        attn: the layer.
+        x: (B, T, dim) tokens entering the layer (after its norm).
+
+    Returns:
+        (B, H, T, T) attention probabilities (rows sum to 1).
+    """
+    b, t, _ = x.shape
+    q, k, _ = attn.qkv(x).reshape(b, t, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    eye = torch.eye(t, dtype=q.dtype, device=q.device).expand(b, attn.num_heads, t, t)
+    m = attn.mask
+    return masked_attention(
+        q,
+        k,
+        eye,
+        mask=None if m is None else m(),
+        combine="multiply" if m is None else m.combine,
+        scale=attn.scale,
+    )
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, images: Tensor) -> Dict[str, Tensor]:
+    """Attention matrices of every :class:`~gmmlib.attention.MaskedAttention` layer of ``model``.
+
+    Args:
+        model: e.g. ``gmmlib.create_model("vit", ...)``.
+        images: (B, 3, H, W) normalised images.
+
+    Returns:
+        ``{layer name: (B, H, T, T) probabilities}`` in forward order.
+    """
+    inputs: Dict[str, Tensor] = {}
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, MaskedAttention)}
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no MaskedAttention layer")
+
+    def grab(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple) -> None:
+            inputs[name] = args[0]
+
+        return hook
+
+    handles = [m.register_forward_pre_hook(grab(name)) for name, m in layers.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        model(images)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: attention_probabilities(layers[name], inputs[name]) for name in inputs}
+
+
+def mean_attention_distance(probs: Tensor, grid: Sequence[int]) -> Tensor:
+    """Mean attention distance per head, in patches: ``sum_j P_ij d_ij`` averaged over queries and images.
+
+    Prefix tokens (a CLS token) are left out: only patch-to-patch attention is measured, and
+    each query row is renormalised over the patch tokens.
+
+    Args:
+        probs: (B, H, T, T) attention probabilities, the last N = h * w tokens being patches.
+        grid: (h, w) of the patch grid.
+
+    Returns:
+        (H,) mean distance in units of patches.
+    """
+    n = int(grid[0]) * int(grid[1])
+    p = probs[..., -n:, -n:]
+    p = p / p.sum(-1, keepdim=True)
+    d = pairwise_distance(tuple(int(g) for g in grid), "euclidean").to(p)
+    return (p * d).sum(-1).mean(dim=(0, 2))
+
+
+def run_demo(settings: BookSettings, **config: Any) -> Dict[str, Any]:
+    """Train one small live demo in a temporary folder and return its result dict.
+
+    Args:
+        settings: from :func:`mode` (data set, preset, epochs, device, seed).
+        **config: :class:`~gmmlib.train.RunConfig` fields, e.g. ``model="vit", mask="gmm", pool="gap"``.
+    """
+    import tempfile
+
+    from .train import RunConfig, train
+
+    fields = dict(dataset=settings.dataset, preset=settings.preset, epochs=settings.demo_epochs, seed=settings.seed)
+    fields.update(config)
+    with tempfile.TemporaryDirectory(prefix="gmmlib-demo-") as tmp:
+        return train(RunConfig(**fields), tmp, progress=False, device=settings.device)
+
+
+def model_from_result(
+    result: Dict[str, Any], results: Optional[str | os.PathLike] = None, initial: bool = False
+) -> Optional[nn.Module]:
+    """Rebuild the model of a result file: trained (from its saved weights) or as it started.
+
+    Args:
+        result: a result dict (from ``results/<experiment>/<run>.json``).
+        results: the results folder (default :func:`gmmlib.experiments.results_dir`).
+        initial: build the model at step 0 instead: the run's seed is set before the
+            model is built, exactly as :func:`gmmlib.train.train` does, so the
+            initial weights (masks included) are the run's own.
+
+    Returns:
+        The model in eval mode, or None when trained weights are asked for and the run
+        kept no ``.weights.pt`` file (runs of models over 2 MB do not).
+    """
+    from . import data as gdata
+    from .experiments import results_dir
+    from .models import create_model
+    from .train import seed_everything
+
+    path = None
+    if not initial:
+        name = result.get("weights_file")
+        if not name:
+            return None
+        path = results_dir(results) / result.get("experiment", "") / name
+        if not path.is_file():
+            return None
+    cfg = result["config"]
+    seed_everything(int(cfg["seed"]))
+    info = gdata.get_info(cfg["dataset"])
+    model = create_model(
+        cfg["model"],
+        num_classes=info.num_classes,
+        img_size=info.image_size,
+        mask=cfg["mask"],
+        pool=cfg["pool"],
+        drop_path=cfg["preset_values"]["drop_path"],
+        **({"mask_options": dict(cfg["mask_options"])} if cfg["mask"] else {}),
+        **cfg["architecture"],
+    )
+    if path is not None:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def preset_of(experiment: str, results: Optional[str | os.PathLike] = None) -> Optional[str]:
+    """The preset whose runs of ``experiment`` the book shows: "paper" if any, else "cpu", else "quick".
+
+    Returns None when ``results/<experiment>/`` holds no run.
+    """
+    from .results import load
+
+    presets = {r["config"]["preset"] for r in load(experiment, results)}
+    return next((p for p in ("paper", "cpu", "quick") if p in presets), None)
+
+
+def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | os.PathLike] = None) -> None:
+    """Say how many runs of an experiment are recorded, and show the commands for the others."""
+    from .experiments import get_experiment
+    from .results import missing
+
+    todo = missing(experiment, preset=preset, results=results)
+    total = len(get_experiment(experiment).configs(preset))
+    if not todo:
+        return
+    commands = "\n".join(todo)
+    show_markdown(
+        f"{total - len(todo)} of {total} runs of `{experiment}` ({preset} preset) are recorded so far; "
+        f"the tables show those only. The others:\n\n```bash\n{commands}\n```"
+    )

@@ -1,0 +1,227 @@
+"""The book's sources: table of contents, notebooks stored clean, Colab badges and install cells,
+the quick/full mode switch, citations, and a build that fails when a cell fails.
+
+The notebooks themselves run under nbmake in QUICK mode (`make test`); the built HTML is
+checked in a browser by tests/test_book_html.py.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import tomllib
+import yaml
+
+from gmmlib import book
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_book
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def test_config_is_a_jupyter_book_1_config():
+    assert CONFIG["only_build_toc_files"] is True
+    assert CONFIG["execute"]["execute_notebooks"] == "cache"
+    assert CONFIG["execute"]["timeout"] > 0
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["html"]["use_repository_button"] is True
+    repo = CONFIG["repository"]
+    assert repo["branch"] == "main" and "path_to_book" not in repo  # the config sits at the repository root
+    assert {"dollarmath", "amsmath", "colon_fence"} <= set(CONFIG["parse"]["myst_enable_extensions"])
+    assert {"sphinx.ext.autodoc", "sphinx.ext.napoleon"} <= set(CONFIG["sphinx"]["extra_extensions"])
+    assert CONFIG["bibtex_bibfiles"] == ["references.bib"] and (ROOT / "references.bib").is_file()
+    assert CONFIG["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+
+
+def test_repository_url_is_the_same_in_pyproject():
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls["Repository"] == CONFIG["repository"]["url"]
+
+
+def test_every_toc_page_exists_and_every_chapter_is_in_the_toc():
+    docs = build_book.toc_files(ROOT)
+    assert docs[0] == "book/00_preface"
+    for doc in docs:
+        assert (ROOT / f"{doc}.ipynb").is_file() or (ROOT / f"{doc}.md").is_file(), doc
+    in_toc = {Path(d).name for d in docs}
+    assert {p.stem for p in NOTEBOOKS} <= in_toc
+    assert {"api", "references"} <= in_toc
+    assert len(NOTEBOOKS) == 11
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs(path):
+    nb = _read(path)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {i} has outputs: strip them before committing"
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+def _colab_url(stem: str) -> str:
+    url, branch = CONFIG["repository"]["url"].rstrip("/"), CONFIG["repository"]["branch"]
+    owner_repo = url.split("github.com/", 1)[1]
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/book/{stem}.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_opens_with_title_badge_install_and_mode_cells(path):
+    nb = _read(path)
+    first, install, mode = nb.cells[:3]
+    # 1. title and an "Open in Colab" badge that points at this very file on the configured branch
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    links = re.findall(r"\]\((https://colab\.research\.google\.com/[^)\s]+)\)", first.source)
+    assert links == [_colab_url(path.stem)], links
+    assert "(images/colab-badge.svg)" in first.source and (ROOT / "book/images/colab-badge.svg").is_file()
+    # 2. a hidden cell that installs gmmlib from the configured repository when the import fails
+    assert install.cell_type == "code" and "hide-cell" in install.metadata.get("tags", [])
+    src = install.source
+    assert f'REPO_URL = "{CONFIG["repository"]["url"]}"' in src
+    assert re.search(r"try:\s+import gmmlib\s+except ImportError:", src)
+    assert '"git", "clone"' in src and f'"--branch", "{CONFIG["repository"]["branch"]}"' in src
+    assert '"pip", "install"' in src and '"-e"' in src
+    # 3. the shared helper decides QUICK or FULL
+    assert mode.cell_type == "code" and "book.mode()" in mode.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_reimplements_no_model_code(path):
+    """Models, masks and training come from gmmlib: no class definitions in the chapters."""
+    for cell in _read(path).cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"^\s*class \w+", cell.source, flags=re.MULTILINE), f"{path.name} defines a class"
+
+
+def test_every_citation_is_in_references_bib():
+    bib = (ROOT / "references.bib").read_text()
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.MULTILINE))
+    required = {
+        "li2023retnetconv",
+        "sun2023retnet",
+        "fan2024rmt",
+        "dosovitskiy2021vit",
+        "lee2021spt",
+        "liu2021swin",
+        "touvron2021cait",
+        "heo2021pit",
+        "yuan2021t2t",
+        "press2022alibi",
+        "dascoli2021convit",
+        "touvron2021deit",
+        "cubuk2019autoaugment",
+        "zhang2018mixup",
+        "yun2019cutmix",
+        "krizhevsky2009cifar",
+    }
+    assert required <= keys
+    cited = set()
+    for path in [*NOTEBOOKS, *(ROOT / "book").glob("*.md")]:
+        text = path.read_text()
+        for group in re.findall(r"\{cite(?::[pt])?\}`([^`]+)`", text):
+            cited |= {k.strip() for k in group.split(",")}
+    assert cited and cited <= keys, f"cited but not in references.bib: {cited - keys}"
+
+
+def test_api_page_documents_every_module():
+    api = (ROOT / "book" / "api.md").read_text()
+    for module in (
+        "masks",
+        "attention",
+        "models.registry",
+        "apply",
+        "cost",
+        "data",
+        "train",
+        "experiments",
+        "results",
+        "book",
+    ):
+        assert f"{{automodule}} gmmlib.{module}" in api, module
+
+
+@pytest.mark.parametrize(
+    "env, quick",
+    [
+        ({}, False),
+        ({"CI": "true"}, True),
+        ({"GMMLIB_QUICK": "1"}, True),
+        ({"GMMLIB_QUICK": "0", "CI": "true"}, False),
+        ({"CI": "false"}, False),
+        ({"GMMLIB_QUICK": "yes"}, True),
+    ],
+)
+def test_quick_mode_switch(env, quick):
+    assert book.is_quick(env) is quick
+
+
+def test_mode_picks_synthetic_data_in_quick_mode(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("GMMLIB_QUICK", "1")
+    monkeypatch.setenv("GMMLIB_DATA", str(tmp_path))
+    settings = book.mode()
+    assert settings.quick and settings.dataset == "synthetic" and settings.preset == "quick"
+    assert "QUICK mode" in capsys.readouterr().out
+
+
+def test_full_mode_uses_real_data_when_the_root_has_it_else_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("GMMLIB_QUICK", "0")
+    monkeypatch.setenv("GMMLIB_DATA", str(tmp_path))
+    settings = book.mode(verbose=False)
+    assert not settings.quick and settings.dataset == "synthetic" and "GMMLIB_DATA" in settings.data_note
+    shared = ROOT.parent / "shared" / "data"
+    if (shared / "cifar10-mini.npz").is_file():
+        monkeypatch.setenv("GMMLIB_DATA", str(shared))
+        assert book.mode(verbose=False).dataset == "cifar10-mini"
+
+
+def test_show_source_and_attention_helpers():
+    import torch
+
+    import gmmlib
+
+    book.show_source(gmmlib.masks.GaussianMixtureMask.forward)  # prints outside IPython
+    with pytest.raises(ValueError):
+        book.show_source(gmmlib.masks.ELM, start="no such text")
+    model = gmmlib.create_model("vit", mask="elm", dim=32, depth=2, num_heads=2, head_dim=16)
+    maps = book.attention_maps(model, torch.randn(2, 3, 32, 32))
+    assert list(maps) == ["blocks.0.attn", "blocks.1.attn"]
+    for p in maps.values():  # zero-initialised ELM: uniform attention
+        assert p.shape == (2, 2, 64, 64) and torch.allclose(p, torch.full_like(p, 1 / 64))
+    dist = book.mean_attention_distance(maps["blocks.0.attn"], (8, 8))
+    assert torch.allclose(dist, gmmlib.masks.pairwise_distance((8, 8)).mean().expand(2))
+
+
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_book_build(tmp_path):
+    """The strict build (tools/build_book.py, used by `make book`) must not pass a notebook that raises."""
+    src = build_book.stage(tmp_path / "book-src")  # the real config, extensions and pages
+    (src / "_toc.yml").write_text("format: jb-book\nroot: book/broken\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Broken"),
+        nbformat.v4.new_code_cell("raise RuntimeError('deliberate')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, src / "book" / "broken.ipynb")
+    env = {**os.environ, "GMMLIB_QUICK": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_book.py"), "--source", str(src), "--execute", "force"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "BOOK BUILD FAILED" in proc.stderr and "deliberate" in proc.stdout + proc.stderr
