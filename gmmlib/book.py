@@ -293,15 +293,7 @@ def attention_probabilities(attn: MaskedAttention, x: Tensor) -> Tensor:
     b, t, _ = x.shape
     q, k, _ = attn.qkv(x).reshape(b, t, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
     eye = torch.eye(t, dtype=q.dtype, device=q.device).expand(b, attn.num_heads, t, t)
-    m = attn.mask
-    return masked_attention(
-        q,
-        k,
-        eye,
-        mask=None if m is None else m(),
-        combine="multiply" if m is None else m.combine,
-        scale=attn.scale,
-    )
+    return masked_attention(q, k, eye, attn.mask, scale=attn.scale)
 
 
 @torch.no_grad()
