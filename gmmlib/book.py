@@ -224,8 +224,9 @@ def _drop_docstring(lines: list[str]) -> list[str]:
 
 def command(experiment: str, preset: str = "cpu", only: Optional[str] = None) -> str:
     """The command line that fills in an experiment's results."""
-    cmd = f"python -m gmmlib run {experiment} --preset {preset}"
-    return f"{cmd} --only {only}" if only else cmd
+    from .experiments import run_command
+
+    return run_command(experiment, preset, only)
 
 
 def not_yet(experiment: str, preset: str = "cpu", what: str = "results") -> None:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import torch
 
 from .data import DataNotFoundError
-from .provenance import write_json
+from .provenance import save_torch, write_json
 from .train import PRESETS, RunConfig, train
 
 __all__ = ["Experiment", "EXPERIMENTS", "list_experiments", "get_experiment", "run_experiment", "results_dir", "matches"]
@@ -139,6 +139,12 @@ def results_dir(path: Optional[str | Path] = None) -> Path:
     return Path(__file__).resolve().parents[1] / "results"
 
 
+def run_command(experiment: str, preset: str = "cpu", only: Optional[str] = None) -> str:
+    """The command line that runs (the missing runs of) an experiment."""
+    cmd = f"python -m gmmlib run {experiment} --preset {preset}"
+    return f"{cmd} --only {only}" if only else cmd
+
+
 def run_file_name(config: RunConfig) -> str:
     return f"{config.name()}-{config.preset}"
 
@@ -177,8 +183,6 @@ def _keep_weights(model_state: Dict[str, torch.Tensor], target: Path, limit_byte
     size = sum(t.numel() * t.element_size() for t in model_state.values())
     if size >= limit_bytes:
         return None
-    from .provenance import save_torch
-
     save_torch(target, model_state)
     return target.name
 

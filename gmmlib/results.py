@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .experiments import get_experiment, results_dir, run_file_name
+from .experiments import get_experiment, results_dir, run_command, run_file_name
 
 __all__ = [
     "load",
@@ -193,7 +193,7 @@ def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
             row["note"] = (
                 ""
                 if len(got) == 2
-                else f"not rerun here: python -m gmmlib run exp1 --preset {preset} --only model={model},dataset={dataset}"
+                else "not rerun here: " + run_command("exp1", preset, f"model={model},dataset={dataset}")
             )
             rows.append(row)
     return pd.DataFrame(rows)
@@ -205,7 +205,7 @@ def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] 
     out = []
     for config in get_experiment(experiment).configs(preset):
         if not (folder / f"{run_file_name(config)}.json").exists():
-            out.append(f"python -m gmmlib run {experiment} --preset {preset} --only {run_file_name(config)}")
+            out.append(run_command(experiment, preset, run_file_name(config)))
     return out
 
 
