@@ -48,6 +48,7 @@ __all__ = [
     "model_from_result",
     "preset_of",
     "missing_note",
+    "show_comparison",
 ]
 
 QUICK_ENV = "GMMLIB_QUICK"
@@ -440,3 +441,53 @@ def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | o
         f"{total - len(todo)} of {total} runs of `{experiment}` ({preset} preset) are recorded so far; "
         f"the tables show those only. The others:\n\n```bash\n{commands}\n```"
     )
+
+
+_COMPARISON_COLUMNS = {
+    "dataset": "data set",
+    "seeds": "seeds",
+    "best_mean": "top-1 (best epoch)",
+    "best_std": "± (seeds)",
+    "final_mean": "top-1 (final)",
+    "gain": "gain over no mask",
+    "gain_std": "± (paired seeds)",
+    "paper": "paper: top-1",
+    "paper_gain": "paper: gain",
+    "params": "params",
+    "macs": "MACs (M)",
+    "images_per_second": "images/s",
+}
+
+
+def show_comparison(experiment: str, results: Optional[str | os.PathLike] = None) -> Optional[str]:
+    """Show an experiment's runs beside their unmasked baselines and the paper's numbers.
+
+    The table is :func:`gmmlib.results.compare` with readable headers; columns with no value
+    at all (a spread over one seed, a paper cell the paper does not have) are left out. When
+    no run exists it says so and gives the command; missing runs are listed above the table.
+
+    Returns:
+        the preset shown, or None when nothing is recorded.
+    """
+    from .results import compare
+
+    preset = preset_of(experiment, results)
+    if preset is None:
+        not_yet(experiment)
+        return None
+    missing_note(experiment, preset, results)
+    table = compare(experiment, results, preset).set_index("label")
+    table["macs"] = table["macs"] / 1e6
+    table = table[list(_COMPARISON_COLUMNS)].dropna(axis=1, how="all").rename(columns=_COMPARISON_COLUMNS)
+    table.index.name = f"{experiment} ({preset} preset)"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(table.round(2).to_string())
+    else:
+        formats = {c: "{:.2f}" for c in table.columns if c not in ("seeds", "params", "images/s")}
+        display(table.style.format(formats, na_rep="–").format({"params": "{:,}", "images/s": "{:.0f}"}))
+    return preset

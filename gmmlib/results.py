@@ -15,7 +15,7 @@ import json
 import statistics
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .experiments import get_experiment, results_dir, run_command, run_file_name
 
@@ -27,6 +27,7 @@ __all__ = [
     "label",
     "headline",
     "exp1_table",
+    "compare",
     "missing",
     "plot_curves",
     "plot_kernels",
@@ -199,6 +200,71 @@ def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
     return pd.DataFrame(rows)
 
 
+def _paper_cell(config: Dict[str, Any]) -> float:
+    """The paper's top-1 for this configuration, if its main table has that cell (else NaN).
+
+    The table's models use the family's default pooling (GAP for ViT, see the pooling
+    confound in chapter 9) and the GMM with its defaults (K = 5, official initialisation).
+    """
+    table = paper()["main_table"]
+    mask = config.get("mask") or "none"
+    pool_ok = config.get("pool") in (None, "gap" if config["model"] == "vit" else None)
+    if (
+        config["model"] not in table["rows"]
+        or config["dataset"] not in table["datasets"]
+        or mask not in ("none", "gmm")
+        or (config.get("mask_options") or {}) not in ({}, {"num_kernels": 5}, {"init": "official"})
+        or not pool_ok
+    ):
+        return float("nan")
+    return table["rows"][config["model"]][mask][table["datasets"].index(config["dataset"])]
+
+
+def compare(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
+    """Each configuration of an experiment beside its unmasked baseline and the paper.
+
+    One row per configuration, over its seeds: best and final top-1 (mean, sample std),
+    the gain over the run without a mask of the same model, pooling and data set (paired
+    by seed: mean and std of the per-seed differences), the paper's top-1 and gain where
+    its main table has the cell (else NaN), and cost and speed. Rows follow the
+    experiment's grid order; the baselines' own gain is NaN.
+    """
+    pd = _pandas()
+    df = runs(experiment, results)
+    if df.empty or not (df["preset"] == preset).any():
+        return pd.DataFrame()
+    df = df[df["preset"] == preset]
+    configs = {r["name"]: r["config"] for r in load(experiment, results)}
+    rows = []
+    for row in summary(experiment, results).query("preset == @preset").to_dict("records"):
+        same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
+        mine = df[same & (df["label"] == row["label"])].set_index("seed")["best_top1"]
+        base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
+        diffs = (mine - base).dropna().tolist() if row["mask"] != "none" else []
+        config = configs[df[same & (df["label"] == row["label"])]["run"].iloc[0]]
+        paper_value = _paper_cell(config)
+        paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
+        rows.append(
+            {
+                "label": row["label"],
+                "dataset": row["dataset"],
+                "seeds": row["seeds"],
+                "best_mean": row["best_mean"],
+                "best_std": row["best_std"],
+                "final_mean": row["final_mean"],
+                "gain": statistics.mean(diffs) if diffs else float("nan"),
+                "gain_std": _spread(diffs) if diffs else float("nan"),
+                "paper": paper_value,
+                "paper_gain": paper_value - paper_base if row["mask"] != "none" else float("nan"),
+                "params": row["params"],
+                "macs": row["macs"],
+                "images_per_second": row["images_per_second"],
+                "minutes": row["minutes"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
     """Commands that would produce the runs of ``experiment`` not recorded yet."""
     folder = results_dir(results) / experiment
@@ -209,13 +275,26 @@ def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] 
     return out
 
 
-def plot_curves(experiment: str, results: Optional[str | Path] = None, ax=None, metric: str = "test_top1"):
-    """Per-epoch curves of every recorded run (one colour per configuration)."""
+def plot_curves(
+    experiment: str,
+    results: Optional[str | Path] = None,
+    ax=None,
+    metric: str = "test_top1",
+    select: Optional[Callable[[Dict[str, Any]], bool]] = None,
+):
+    """Per-epoch curves of the recorded runs (one colour per configuration).
+
+    Args:
+        select: keep only the runs whose config dict it accepts, e.g.
+            ``lambda c: c["model"] == "swin"``.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
     colours: Dict[str, Any] = {}
     for r in load(experiment, results):
+        if select is not None and not select(r["config"]):
+            continue
         name = label(r["config"])
         colour = colours.setdefault(name, f"C{len(colours)}")
         epochs = [h["epoch"] for h in r["history"]]

@@ -79,7 +79,11 @@ def test_filters():
         run_experiment("elm", preset="slow")
 
 
-def test_results_tables_and_plots(tmp_path):
+def pd_isna(x):
+    return x != x
+
+
+def test_results_tables_and_plots(tmp_path, capsys):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,3 +101,30 @@ def test_results_tables_and_plots(tmp_path):
     assert len(R.missing("elm", "quick", res)) == 3
     R.plot_curves("headline", res)
     R.plot_kernels(res)
+
+    # compare: the paired gain over the unmasked run, and the paper's cell only where it exists
+    c = R.compare("headline", res, preset="quick").set_index("label")
+    assert c.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(h["paired_gain_best_top1"]["mean"])
+    assert c.loc["GMM-ViT (GAP)", "gain_std"] == pytest.approx(h["paired_gain_best_top1"]["std"])
+    assert c["paper"].isna().all()  # synthetic data: the paper has no such cell
+    assert R.compare("headline", res, preset="cpu").empty
+    for f in (res / "headline").glob("*.json"):  # the same runs, relabelled as CIFAR-10
+        r = json.loads(f.read_text())
+        r["config"]["dataset"] = "cifar10"
+        f.write_text(json.dumps(r))
+    c = R.compare("headline", res, preset="quick").set_index("label")
+    assert c.loc["ViT (GAP)", "paper"] == 93.65 and pd_isna(c.loc["ViT (GAP)", "gain"])
+    assert c.loc["GMM-ViT (GAP)", "paper_gain"] == pytest.approx(95.06 - 93.65)
+
+    # the book's table: readable headers, empty columns dropped (one preset, so no paper-less spread)
+    from gmmlib import book
+
+    capsys.readouterr()
+    assert book.show_comparison("headline", res) == "quick"
+    shown = capsys.readouterr().out
+    assert "gain over no mask" in shown and "paper: top-1" in shown and "93.65" in shown
+    assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
+    import matplotlib.pyplot as plt
+
+    ax = R.plot_curves("headline", res, ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
+    assert {line.get_label() for line in ax.get_lines()} == {"GMM-ViT (GAP)"}
