@@ -459,25 +459,30 @@ _COMPARISON_COLUMNS = {
 }
 
 
-def show_comparison(experiment: str, results: Optional[str | os.PathLike] = None) -> Optional[str]:
+def show_comparison(
+    experiment: str, results: Optional[str | os.PathLike] = None, note_missing: bool = True
+) -> Optional[str]:
     """Show an experiment's runs beside their unmasked baselines and the paper's numbers.
 
     The table is :func:`gmmlib.results.compare` with readable headers; columns with no value
     at all (a spread over one seed, a paper cell the paper does not have) are left out. When
-    no run exists it says so and gives the command; missing runs are listed above the table.
+    no run exists it says so and gives the command; missing runs are listed above the table
+    unless ``note_missing`` is false (when the page lists them another way).
 
     Returns:
         the preset shown, or None when nothing is recorded.
     """
-    from .results import compare
+    from .results import DATASET_NAMES, compare
 
     preset = preset_of(experiment, results)
     if preset is None:
         not_yet(experiment)
         return None
-    missing_note(experiment, preset, results)
+    if note_missing:
+        missing_note(experiment, preset, results)
     table = compare(experiment, results, preset).set_index("label")
     table["macs"] = table["macs"] / 1e6
+    table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     table = table[list(_COMPARISON_COLUMNS)].dropna(axis=1, how="all").rename(columns=_COMPARISON_COLUMNS)
     table.index.name = f"{experiment} ({preset} preset)"
     try:
@@ -488,6 +493,7 @@ def show_comparison(experiment: str, results: Optional[str | os.PathLike] = None
     if get_ipython is None or get_ipython() is None:
         print(table.round(2).to_string())
     else:
-        formats = {c: "{:.2f}" for c in table.columns if c not in ("seeds", "params", "images/s")}
-        display(table.style.format(formats, na_rep="–").format({"params": "{:,}", "images/s": "{:.0f}"}))
+        special = {"seeds": "{}", "params": "{:,}", "images/s": "{:.0f}"}
+        numbers = table.select_dtypes("number").columns
+        display(table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–"))
     return preset

@@ -226,8 +226,8 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     One row per configuration, over its seeds: best and final top-1 (mean, sample std),
     the gain over the run without a mask of the same model, pooling and data set (paired
     by seed: mean and std of the per-seed differences), the paper's top-1 and gain where
-    its main table has the cell (else NaN), and cost and speed. Rows follow the
-    experiment's grid order; the baselines' own gain is NaN.
+    its main table has the cell (else NaN), and cost and speed. Rows go by family and
+    pooling, the unmasked run first; the baselines' own gain is NaN.
     """
     pd = _pandas()
     df = runs(experiment, results)
@@ -236,7 +236,12 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     df = df[df["preset"] == preset]
     configs = {r["name"]: r["config"] for r in load(experiment, results)}
     rows = []
-    for row in summary(experiment, results).query("preset == @preset").to_dict("records"):
+    order = list(MODEL_NAMES)
+    table = summary(experiment, results).query("preset == @preset").to_dict("records")
+    table.sort(
+        key=lambda r: (order.index(r["model"]) if r["model"] in order else len(order), r["pool"], r["mask"] != "none")
+    )
+    for row in table:
         same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
         mine = df[same & (df["label"] == row["label"])].set_index("seed")["best_top1"]
         base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]

@@ -123,6 +123,16 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert book.show_comparison("headline", res) == "quick"
     shown = capsys.readouterr().out
     assert "gain over no mask" in shown and "paper: top-1" in shown and "93.65" in shown
+    # in a notebook it is a styled table; a formatting error there would only be logged by IPython
+    from unittest import mock
+
+    tables = []
+    with mock.patch("IPython.get_ipython", return_value=object()), mock.patch(
+        "IPython.display.display", side_effect=tables.append
+    ):
+        book.show_comparison("headline", res)
+    html = tables[-1].to_html()  # after the note on runs not recorded
+    assert "93.65" in html and "–" in html and "gain over no mask" in html
     assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
     import matplotlib.pyplot as plt
 
