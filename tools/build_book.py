@@ -15,7 +15,8 @@ Jupyter Book 1 exits 0 even when a cell raises. This script makes the build stri
 
 ``execute_notebooks: cache`` re-executes a notebook only when its code changed, but the chapters
 also read ``results/`` and depend on the mode and the data found. The script fingerprints those
-inputs and clears the jupyter-cache when they change, so a rebuild never shows stale results.
+inputs and, when they change, clears the jupyter-cache and rebuilds every page (Sphinx would
+otherwise re-read only the edited ones), so a rebuild never shows stale results.
 """
 
 from __future__ import annotations
@@ -89,14 +90,15 @@ def inputs_fingerprint() -> str:
     return h.hexdigest()
 
 
-def build(source: Path, execute: str | None, log_path: Path) -> int:
-    """Run jupyter-book; returns its exit status. ``execute`` overrides the config's mode."""
+def build(source: Path, execute: str | None, log_path: Path, every_page: bool = False) -> int:
+    """Run jupyter-book; returns its exit status. ``execute`` overrides the config's mode;
+    ``every_page`` re-reads (and so re-executes) every page, not only the edited ones."""
     if execute is not None:
         config = yaml.safe_load((source / "_config.yml").read_text())
         config.setdefault("execute", {})["execute_notebooks"] = execute
         (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(source), "-W", "--keep-going"]
+    cmd = [str(jb), "build", str(source), "-W", "--keep-going"] + (["--all"] if every_page else [])
     print("$", " ".join(cmd), flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
@@ -154,14 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     stamp = build_dir / ".book-inputs"
     cache = build_dir / ".jupyter_cache"
     fingerprint = inputs_fingerprint()
-    if cache.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+    changed = not stamp.exists() or stamp.read_text() != fingerprint
+    if changed and cache.exists():
+        # Sphinx alone re-reads only edited pages: --all below makes it re-execute the others too
         print("results/, the mode or the data changed since the last build: clearing the execution cache", flush=True)
         shutil.rmtree(cache)
     build_dir.mkdir(exist_ok=True)
     stamp.write_text(fingerprint)  # what the cached executions (old or about to be made) were made with
     t0 = time.perf_counter()
     log_path = build_dir / "book-build.log"
-    status = build(source, args.execute, log_path)
+    status = build(source, args.execute, log_path, every_page=changed)
     problems = check(source, status, log_path)
     elapsed = time.perf_counter() - t0
     if problems:
