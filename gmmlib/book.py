@@ -159,17 +159,26 @@ def mode(verbose: bool = True) -> BookSettings:
     return settings
 
 
-def _display_markdown(text: str) -> Any:
+def _display(obj: Any, plain: str) -> None:
+    """Display ``obj`` in a notebook; in plain Python, print ``plain`` instead."""
     try:
         from IPython import get_ipython
-        from IPython.display import Markdown, display
+        from IPython.display import display
     except ImportError:
         get_ipython = None
-    if get_ipython is None or get_ipython() is None:  # plain Python: print it
+    if get_ipython is None or get_ipython() is None:
+        print(plain)
+    else:
+        display(obj)
+
+
+def _display_markdown(text: str) -> None:
+    try:
+        from IPython.display import Markdown
+    except ImportError:
         print(text)
-        return None
-    display(Markdown(text))
-    return None
+        return
+    _display(Markdown(text), text)
 
 
 def show_markdown(text: str) -> None:
@@ -485,15 +494,8 @@ def show_comparison(
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     table = table[list(_COMPARISON_COLUMNS)].dropna(axis=1, how="all").rename(columns=_COMPARISON_COLUMNS)
     table.index.name = f"{experiment} ({preset} preset)"
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is None or get_ipython() is None:
-        print(table.round(2).to_string())
-    else:
-        special = {"seeds": "{}", "params": "{:,}", "images/s": "{:.0f}"}
-        numbers = table.select_dtypes("number").columns
-        display(table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–"))
+    special = {"seeds": "{}", "params": "{:,}", "images/s": "{:.0f}"}
+    numbers = table.select_dtypes("number").columns
+    styled = table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–")
+    _display(styled, table.round(2).to_string())
     return preset

@@ -243,10 +243,10 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     )
     for row in table:
         same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
-        mine = df[same & (df["label"] == row["label"])].set_index("seed")["best_top1"]
+        mine = df[same & (df["label"] == row["label"])]
         base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
-        diffs = (mine - base).dropna().tolist() if row["mask"] != "none" else []
-        config = configs[df[same & (df["label"] == row["label"])]["run"].iloc[0]]
+        diffs = (mine.set_index("seed")["best_top1"] - base).dropna().tolist() if row["mask"] != "none" else []
+        config = configs[mine["run"].iloc[0]]
         paper_value = _paper_cell(config)
         paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
         rows.append(
