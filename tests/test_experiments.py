@@ -16,13 +16,21 @@ def _cache(tmp_path, monkeypatch):
 
 def quick(name, tmp_path, **kw):
     return run_experiment(
-        name, preset="quick", dataset="synthetic", results=tmp_path / "results", work_dir=tmp_path / "runs",
-        progress=False, log=lambda s: None, **kw,
+        name,
+        preset="quick",
+        dataset="synthetic",
+        results=tmp_path / "results",
+        work_dir=tmp_path / "runs",
+        progress=False,
+        log=lambda s: None,
+        **kw,
     )
 
 
 def test_registry_has_the_papers_experiments_with_valid_configs():
-    assert {"headline", "exp1", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond"} <= set(EXPERIMENTS)
+    assert {"headline", "exp1", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond"} <= set(
+        EXPERIMENTS
+    )
     for name, e in EXPERIMENTS.items():
         configs = e.configs("cpu")
         for c in configs:
@@ -40,7 +48,9 @@ def test_registry_has_the_papers_experiments_with_valid_configs():
     assert {c.pool for c in headline} == {"gap"} and sorted({c.seed for c in headline}) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("name", ["headline", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond", "exp1"])
+@pytest.mark.parametrize(
+    "name", ["headline", "exp2-kernels", "exp2-init", "exp3", "elm", "retnet", "pooling", "beyond", "exp1"]
+)
 def test_one_run_of_each_experiment_end_to_end(name, tmp_path):
     first = EXPERIMENTS[name].configs("quick", "synthetic")[-1]  # the last one carries the experiment's mask
     out = quick(name, tmp_path, only=f"{first.name()}-quick")
@@ -63,8 +73,13 @@ def test_done_runs_are_skipped_and_same_configs_reused(tmp_path):
 def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setenv("GMMLIB_DATA", str(tmp_path / "empty"))
     out = run_experiment(
-        "exp1", preset="quick", only="model=vit,dataset=cifar100", results=tmp_path / "r", work_dir=tmp_path / "w",
-        progress=False, log=lambda s: None,
+        "exp1",
+        preset="quick",
+        only="model=vit,dataset=cifar100",
+        results=tmp_path / "r",
+        work_dir=tmp_path / "w",
+        progress=False,
+        log=lambda s: None,
     )
     assert len(out["missing_data"]) == 2 and out["trained"] == []
 
@@ -90,6 +105,7 @@ def pd_isna(x):
 
 def test_results_tables_and_plots(tmp_path, capsys):
     import matplotlib
+    import matplotlib.pyplot
 
     matplotlib.use("Agg")
     quick("headline", tmp_path)
@@ -112,7 +128,20 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert c.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(h["paired_gain_best_top1"]["mean"])
     assert c.loc["GMM-ViT (GAP)", "gain_std"] == pytest.approx(h["paired_gain_best_top1"]["std"])
     assert c["paper"].isna().all()  # synthetic data: the paper has no such cell
+    assert list(c.index) == ["ViT (GAP)", "GMM-ViT (GAP)"]  # the grid's order: baseline first
     assert R.compare("headline", res, preset="cpu").empty
+    # the kernel plot: GMM runs by K, the unmasked run as the level to beat (not a point at K = 5)
+    import shutil
+
+    (res / "exp2-kernels").mkdir()
+    for f in (res / "headline").glob("vit-*-s0-quick.json"):
+        shutil.copy(f, res / "exp2-kernels" / f.name)
+    ax2 = R.plot_kernels(res, ax=matplotlib.pyplot.subplots()[1], preset="quick").figure.axes[-1]
+    lines = {line.get_label(): line for line in ax2.get_lines()}
+    assert list(lines["ours (quick preset), CIFAR-10"].get_xdata()) == [5]
+    seed0 = R.runs("exp2-kernels", res).set_index("mask")["best_top1"]
+    assert lines["ours (quick preset), CIFAR-10"].get_ydata()[0] == seed0["gmm"]
+    assert lines["ours, ViT without mask"].get_ydata()[0] == seed0["none"]
     for f in (res / "headline").glob("*.json"):  # the same runs, relabelled as CIFAR-10
         r = json.loads(f.read_text())
         r["config"]["dataset"] = "cifar10"
@@ -132,8 +161,9 @@ def test_results_tables_and_plots(tmp_path, capsys):
     from unittest import mock
 
     tables = []
-    with mock.patch("IPython.get_ipython", return_value=object()), mock.patch(
-        "IPython.display.display", side_effect=tables.append
+    with (
+        mock.patch("IPython.get_ipython", return_value=object()),
+        mock.patch("IPython.display.display", side_effect=tables.append),
     ):
         book.show_comparison("headline", res)
     html = tables[-1].to_html()  # after the note on runs not recorded
