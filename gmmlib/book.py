@@ -476,7 +476,8 @@ def show_comparison(
     The table is :func:`gmmlib.results.compare` with readable headers; columns with no value
     at all (a spread over one seed, a paper cell the paper does not have) are left out. When
     no run exists it says so and gives the command; missing runs are listed above the table
-    unless ``note_missing`` is false (when the page lists them another way).
+    unless ``note_missing`` is false (when the page lists them another way). When a row's
+    gain rests on one seed, a note below gives the headline's seed-to-seed spread of the gain.
 
     Returns:
         the preset shown, or None when nothing is recorded.
@@ -498,4 +499,19 @@ def show_comparison(
     numbers = table.select_dtypes("number").columns
     styled = table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–")
     _display(styled, table.round(2).to_string())
+    _note_seed_noise(table, preset, results)
     return preset
+
+
+def _note_seed_noise(table: Any, preset: str, results: Optional[str | os.PathLike]) -> None:
+    # A single-seed gain means nothing without the seed-to-seed spread beside it.
+    from .results import headline
+
+    single = "gain over no mask" in table and ((table["seeds"] == 1) & table["gain over no mask"].notna()).any()
+    noise = headline(results, preset=preset).get("paired_gain_best_top1") if single else None
+    if noise and len(noise["values"]) > 1:
+        show_markdown(
+            f"For scale: over the {len(noise['values'])} seeds of the `headline` experiment, the GMM's gain over "
+            f"ViT varied from seed to seed with a standard deviation of {noise['std']:.2f} points ({preset} preset). "
+            "A one-seed gain smaller than that is within noise."
+        )

@@ -68,6 +68,10 @@ def test_done_runs_are_skipped_and_same_configs_reused(tmp_path):
     assert len(elm["reused"]) == 2 and len(elm["trained"]) == 1
     reused = json.loads((tmp_path / "results" / "elm" / "vit-gmm-gap-synthetic-s0-quick.json").read_text())
     assert reused["reused_from"] == "pooling/vit-gmm-gap-synthetic-s0-quick.json"
+    # a copy of a copy still names the run that was trained
+    assert quick("retnet", tmp_path, only="mask=none")["reused"] == ["vit-none-gap-synthetic-s0-quick"]
+    again = json.loads((tmp_path / "results" / "retnet" / "vit-none-gap-synthetic-s0-quick.json").read_text())
+    assert again["reused_from"] == "pooling/vit-none-gap-synthetic-s0-quick.json"
 
 
 def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
@@ -169,6 +173,12 @@ def test_results_tables_and_plots(tmp_path, capsys):
     html = tables[-1].to_html()  # after the note on runs not recorded
     assert "93.65" in html and "–" in html and "gain over no mask" in html
     assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
+    # one-seed gains come with the headline's seed noise beside them (the headline's own, 3 seeds, do not)
+    noise = f"standard deviation of {h['paired_gain_best_top1']['std']:.2f} points"
+    book.show_comparison("exp2-kernels", res)
+    assert noise in capsys.readouterr().out
+    book.show_comparison("headline", res)
+    assert "standard deviation" not in capsys.readouterr().out
     import matplotlib.pyplot as plt
 
     ax = R.plot_curves("headline", res, ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
