@@ -238,7 +238,8 @@ def run_experiment(
         if same is not None and same != target:
             data = json.loads(same.read_text())
             data["experiment"] = name
-            data["reused_from"] = str(same.relative_to(results))
+            # name the run that was trained, not a copy of it
+            data["reused_from"] = data.get("reused_from") or str(same.relative_to(results))
             write_json(target, data)
             weights = same.with_name(same.stem + ".weights.pt")
             if weights.exists():
