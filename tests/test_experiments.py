@@ -146,6 +146,8 @@ def test_results_tables_and_plots(tmp_path, capsys):
     seed0 = R.runs("exp2-kernels", res).set_index("mask")["best_top1"]
     assert lines["ours (quick preset), CIFAR-10"].get_ydata()[0] == seed0["gmm"]
     assert lines["ours, ViT without mask"].get_ydata()[0] == seed0["none"]
+    gains = R.gains_by_option("exp2-kernels", "num_kernels", 5, res, preset="quick")
+    assert gains == {5: pytest.approx(seed0["gmm"] - seed0["none"])}
     for f in (res / "headline").glob("*.json"):  # the same runs, relabelled as CIFAR-10
         r = json.loads(f.read_text())
         r["config"]["dataset"] = "cifar10"
