@@ -370,7 +370,8 @@ def run_demo(settings: BookSettings, **config: Any) -> Dict[str, Any]:
     """
     import tempfile
 
-    from .train import RunConfig, train
+    from .config import RunConfig
+    from .train import train
 
     fields = dict(dataset=settings.dataset, preset=settings.preset, epochs=settings.demo_epochs, seed=settings.seed)
     fields.update(config)

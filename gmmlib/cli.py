@@ -28,7 +28,8 @@ def _mask_options(pairs: List[str]) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import RunConfig, train
+    from .config import RunConfig
+    from .train import train
 
     config = RunConfig(
         model=args.model,
@@ -68,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from . import data, experiments, list_models, masks
-    from .train import PRESETS
+    from .config import PRESETS
 
     print("experiments:\n" + experiments.describe())
     print("models:   " + ", ".join(list_models()))
@@ -86,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
-    from .train import PRESETS
+    from .config import PRESETS
 
     p = argparse.ArgumentParser(prog="gmmlib", description="Locality masks for ViTs on small data.")
     sub = p.add_subparsers(dest="command", required=True)

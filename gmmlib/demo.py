@@ -8,7 +8,8 @@ from __future__ import annotations
 import tempfile
 
 from . import create_model, profile
-from .train import RunConfig, train
+from .config import RunConfig
+from .train import train
 
 
 def main() -> int:

@@ -23,7 +23,8 @@ import torch
 
 from .data import DataNotFoundError
 from .provenance import save_torch, write_json
-from .train import PRESETS, RunConfig, train
+from .config import PRESETS, RunConfig
+from .train import train
 
 __all__ = ["Experiment", "EXPERIMENTS", "list_experiments", "get_experiment", "run_experiment", "results_dir", "matches"]
 

@@ -1,0 +1,174 @@
+"""What defines a run: the presets of the paper's recipe and :class:`RunConfig`.
+
+A :class:`Preset` is a scaled version of the official recipe (``paper``, ``cpu``,
+``quick``); a :class:`RunConfig` names one run (model family, mask, data set,
+preset, seed) and hashes its full resolved configuration into the run's key.
+The training loop itself lives in :mod:`gmmlib.train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+from . import data as gdata
+from .models import list_models
+
+__all__ = ["Preset", "PRESETS", "RunConfig"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A scaled version of the paper's recipe.
+
+    Args:
+        name: preset name.
+        epochs: epochs (each of ``passes_per_epoch`` shuffled passes over the data).
+        warmup_epochs: linear warm-up length in epochs (per-step).
+        passes_per_epoch: 3 in the official code (its "repeated augmentation" sampler).
+        batch_size, lr, min_lr, warmup_lr, weight_decay: optimiser and schedule.
+        label_smoothing, mix_prob, mix_switch_prob, mixup_alpha, cutmix_alpha: loss and mixing.
+        autoaugment, random_erasing, drop_path: augmentation and regularisation.
+        model_overrides: per model family, architecture options (widths, depths).
+        train_limit, test_limit: class-balanced subsets (None: the whole split).
+        num_workers: DataLoader worker processes for augmentation.
+    """
+
+    name: str
+    epochs: int
+    warmup_epochs: float
+    passes_per_epoch: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    warmup_lr: float = 1e-6
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    mix_prob: float = 0.5
+    mix_switch_prob: float = 0.5
+    mixup_alpha: float = 1.0
+    cutmix_alpha: float = 1.0
+    autoaugment: bool = True
+    random_erasing: float = 0.25
+    drop_path: float = 0.1
+    model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    train_limit: Optional[int] = None
+    test_limit: Optional[int] = None
+    num_workers: int = 2
+
+    def as_dict(self) -> Dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["model_overrides"] = {k: dict(v) for k, v in self.model_overrides.items()}
+        return d
+
+
+# Chosen once, before any comparison was run (book chapter 1 explains the choice):
+# the smallest widths that keep each family's token grids (8 x 8 for ViT, CaiT and
+# T2T; 16/8/4 for PiT and Swin) so the masks see the same geometry as in the paper.
+_CPU_MODELS = {
+    "vit": dict(dim=64, depth=4, num_heads=4, head_dim=16),
+    "cait": dict(dim=64, depth=3, cls_depth=1, num_heads=4, head_dim=16, mlp_dim=128),
+    "pit": dict(dim=32, depth=(1, 2, 1), num_heads=(1, 2, 4), head_dim=16),
+    "swin": dict(dim=32, depth=(1, 2, 1), num_heads=(1, 2, 4)),
+    "t2t": dict(dim=64, depth=4, num_heads=4, token_dim=32),
+}
+_QUICK_MODELS = {
+    "vit": dict(dim=32, depth=2, num_heads=2, head_dim=16),
+    "cait": dict(dim=32, depth=2, cls_depth=1, num_heads=2, head_dim=16, mlp_dim=64),
+    "pit": dict(dim=16, depth=(1, 1, 1), num_heads=(1, 2, 4), head_dim=8),
+    "swin": dict(dim=16, depth=(1, 1, 1), num_heads=(1, 2, 4)),
+    "t2t": dict(dim=32, depth=2, num_heads=2, token_dim=16),
+}
+
+PRESETS: Dict[str, Preset] = {
+    "paper": Preset("paper", epochs=100, warmup_epochs=10, passes_per_epoch=3, num_workers=8),
+    "cpu": Preset(
+        "cpu",
+        epochs=8,
+        warmup_epochs=1,
+        model_overrides=_CPU_MODELS,
+        num_workers=1,
+    ),
+    "quick": Preset(
+        "quick",
+        epochs=2,
+        warmup_epochs=0.5,
+        batch_size=32,
+        model_overrides=_QUICK_MODELS,
+        train_limit=256,
+        test_limit=128,
+        num_workers=0,
+    ),
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one training run (and its result's key).
+
+    Args:
+        model: model family (see :func:`gmmlib.list_models`).
+        mask: mask kind or None.
+        mask_options: options of the mask kind (e.g. ``{"num_kernels": 3}``).
+        pool: "gap"/"cls", or None for the family's default.
+        dataset: data set name (see :data:`gmmlib.data.DATASETS`).
+        preset: one of :data:`PRESETS`.
+        seed: random seed.
+        epochs: override the preset's number of epochs.
+        model_options: architecture overrides on top of the preset's.
+    """
+
+    model: str = "vit"
+    mask: Optional[str] = None
+    mask_options: Dict[str, Any] = field(default_factory=dict)
+    pool: Optional[str] = None
+    dataset: str = "cifar10"
+    preset: str = "cpu"
+    seed: int = 0
+    epochs: Optional[int] = None
+    model_options: Dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise a clear ValueError for an unknown name or an impossible value."""
+        if self.model not in list_models():
+            raise ValueError(f"unknown model {self.model!r}; choices: {', '.join(list_models())}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choices: {', '.join(PRESETS)}")
+        gdata.get_info(self.dataset)  # raises with the list of data sets
+        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
+            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    def get_preset(self) -> Preset:
+        self.validate()
+        preset = PRESETS[self.preset]
+        return preset if self.epochs is None else dataclasses.replace(preset, epochs=self.epochs)
+
+    def architecture(self) -> Dict[str, Any]:
+        """Model options: the preset's for this family, then ``model_options``."""
+        arch = dict(self.get_preset().model_overrides.get(self.model, {}))
+        arch.update(self.model_options)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
+
+    def resolved(self) -> Dict[str, Any]:
+        """The full configuration: this run's fields, the preset and the architecture."""
+        d = dataclasses.asdict(self)
+        d["preset_values"] = self.get_preset().as_dict()
+        d["architecture"] = self.architecture()
+        return d
+
+    def key(self) -> str:
+        """A short hash of :meth:`resolved`: equal keys, equal runs."""
+        blob = json.dumps(self.resolved(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def name(self) -> str:
+        """A readable run name, e.g. ``vit-gmm-gap-cifar10-s0``."""
+        parts = [self.model, self.mask or "none"]
+        parts += [f"{k}{v}" for k, v in sorted(self.mask_options.items())]
+        parts += [self.pool or "default", self.dataset, f"s{self.seed}"]
+        return "-".join(str(p).replace("_", "").replace("/", "") for p in parts)
