@@ -14,8 +14,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
+from torch import nn
+
 from . import data as gdata
-from .models import list_models
+from .models import create_model, list_models
 
 __all__ = ["Preset", "PRESETS", "RunConfig"]
 
@@ -172,3 +174,18 @@ class RunConfig:
         parts += [f"{k}{v}" for k, v in sorted(self.mask_options.items())]
         parts += [self.pool or "default", self.dataset, f"s{self.seed}"]
         return "-".join(str(p).replace("_", "").replace("/", "") for p in parts)
+
+    def build_model(self) -> nn.Module:
+        """The run's model, freshly initialised from the global RNG (seed it first for the run's own init)."""
+        preset = self.get_preset()
+        info = gdata.get_info(self.dataset)
+        return create_model(
+            self.model,
+            num_classes=info.num_classes,
+            img_size=info.image_size,
+            mask=self.mask,
+            pool=self.pool,
+            drop_path=preset.drop_path,
+            **({"mask_options": dict(self.mask_options)} if self.mask else {}),
+            **self.architecture(),
+        )

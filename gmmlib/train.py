@@ -37,7 +37,6 @@ from tqdm.auto import tqdm
 from . import data as gdata
 from .cost import profile
 from .config import PRESETS, Preset, RunConfig
-from .models import create_model
 from .provenance import environment, save_torch, write_json
 
 __all__ = [
@@ -173,16 +172,7 @@ def train(
     )
 
     seed_everything(config.seed)  # model initialisation
-    model = create_model(
-        config.model,
-        num_classes=info.num_classes,
-        img_size=info.image_size,
-        mask=config.mask,
-        pool=config.pool,
-        drop_path=preset.drop_path,
-        **({"mask_options": dict(config.mask_options)} if config.mask else {}),
-        **config.architecture(),
-    )
+    model = config.build_model()
     cost = profile(model, info.image_size)
     model.to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
