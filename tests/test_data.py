@@ -279,7 +279,7 @@ def test_cache_is_written_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def no_decode(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded again although a cache exists")
 
-    monkeypatch.setattr(data, "_decode_images", no_decode)
+    monkeypatch.setattr(data.formats, "_decode_images", no_decode)
     x2, y2 = load_arrays("cifar10", root=tmp_path, check_counts=False)
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
