@@ -23,7 +23,9 @@ Example:
     >>> ds = ArrayDataset(x, y, build_transforms("synthetic", train=True))
 """
 
+from .batched_augment import BatchedAugment
 from .cache import cache_dir
+from .device_loader import DeviceLoader
 from .info import CIFAR10_CLASSES, JPEG_NOTE, CorruptDataError, DataNotFoundError, DatasetInfo, data_root
 from .load import describe_source, load_arrays, subset
 from .registry import DATASETS, get_info
@@ -34,9 +36,11 @@ __all__ = [
     "DATASETS",
     "JPEG_NOTE",
     "ArrayDataset",
+    "BatchedAugment",
     "CorruptDataError",
     "DataNotFoundError",
     "DatasetInfo",
+    "DeviceLoader",
     "build_transforms",
     "cache_dir",
     "data_root",
