@@ -16,15 +16,14 @@ from torchvision.transforms import functional as TF
 
 from gmmlib.data import DeviceLoader, build_transforms, get_info, load_arrays
 from gmmlib.data.batched_augment import (
-    AutoAugmentParams,
     BatchedAugment,
     ErasingParams,
+    applied_variants,
     apply_autoaugment,
     apply_crop,
     apply_erasing,
     apply_flip,
     apply_op,
-    applied_variants,
     autoaugment_variants,
     normalize,
     sample_autoaugment,
