@@ -1,16 +1,19 @@
-"""The paper's training recipe and a crash-safe, resumable training loop.
+"""The paper's training recipe and a crash-safe, resumable training loop, in a few named steps.
 
 The recipe (SPT-LSA's, which the official GMM code inherits; paper-facts section 5):
 AutoAugment, random crop (padding 4), flip, Mixup/CutMix (p 0.5, switch 0.5), random
 erasing 0.25, label smoothing 0.1, stochastic depth 0.1, AdamW (lr 1e-3, wd 0.05 on
 every parameter), linear warm-up then per-step cosine to 1e-6, batch 128, 100 epochs
-of three passes each. Three presets scale it:
+of three passes each. The presets that scale it live in :mod:`gmmlib.config`.
 
-* ``paper``: the recipe as published, for a GPU.
-* ``cpu``: the same recipe with small models (a 4-layer, 64-wide ViT that keeps the
-  8 x 8 token grid) and 8 single-pass epochs, so that one ViT run on full CIFAR-10
-  takes about 12 minutes on 2 CPU cores (600 images/s with augmentation).
-* ``quick``: a few steps on a few hundred images, for tests and CI.
+:func:`train` is the whole run; it is made of steps that benchmarks and other runners reuse:
+:func:`setup` (data, model, optimiser, schedule, resume), :func:`run_epoch` (one epoch of
+steps, then :func:`evaluate`), :func:`save_checkpoint` and :func:`result_record`.
+
+Two data paths feed the same steps. ``"cpu"``: torchvision's transforms on PIL images in
+DataLoader workers. ``"gpu"``: the training split held on the device and augmented there in
+large chunks (:class:`gmmlib.data.DeviceLoader`); chosen by default on CUDA. On CUDA the
+paper preset also compiles the model by default (CUDA graphs, fused AdamW, bf16 autocast).
 
 Each epoch starts from RNG states derived from (seed, epoch) alone, and a checkpoint
 is written atomically at every epoch end, so a run killed at any moment and resumed
@@ -20,10 +23,15 @@ ends with the same weights and metrics as an uninterrupted one (on CPU).
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import random
 import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -35,8 +43,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import data as gdata
-from .cost import profile
 from .config import PRESETS, Preset, RunConfig
+from .cost import profile
+from .data.batched_augment import normalize
 from .provenance import environment, save_torch, write_json
 
 __all__ = [
@@ -44,11 +53,23 @@ __all__ = [
     "PRESETS",
     "RunConfig",
     "TrainingDiverged",
+    "TrainingRun",
+    "DATA_PIPELINES",
     "train",
+    "setup",
+    "run_epoch",
+    "save_checkpoint",
+    "result_record",
+    "resolve_device",
+    "resolve_data_pipeline",
+    "resolve_compile",
     "seed_everything",
     "evaluate",
     "mask_parameters",
 ]
+
+DATA_PIPELINES = ("auto", "cpu", "gpu")
+_CHECK_EVERY = 25  # steps between loss checks: each one waits for the GPU, so not every step
 
 
 class TrainingDiverged(RuntimeError):
@@ -74,11 +95,360 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(s)
 
 
-def _normalised_tensor(x: np.ndarray, info: gdata.DatasetInfo) -> torch.Tensor:
-    t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255)
-    mean = torch.tensor(info.mean).view(1, 3, 1, 1)
-    std = torch.tensor(info.std).view(1, 3, 1, 1)
-    return (t - mean) / std
+# ------------------------------------------------------------------------------------------- choices
+
+
+def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """The torch device to train on: ``device``, or CUDA when available, else CPU.
+
+    Raises:
+        ValueError: an unknown device name, or a CUDA device on a machine without one.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type != "cpu" and dev.type != "mps":
+        raise ValueError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    return dev
+
+
+def resolve_data_pipeline(pipeline: Optional[str], device: torch.device) -> str:
+    """``"gpu"`` (augment on the device) or ``"cpu"`` (DataLoader workers); ``auto``/None: gpu on CUDA."""
+    if pipeline in (None, "auto"):
+        return "gpu" if device.type == "cuda" else "cpu"
+    if pipeline not in DATA_PIPELINES:
+        raise ValueError(f"unknown data pipeline {pipeline!r}; choose one of: {', '.join(DATA_PIPELINES)}")
+    return pipeline
+
+
+def resolve_compile(compile: Optional[bool], device: torch.device, preset: Preset) -> bool:
+    """Whether to ``torch.compile`` the training step: by default only for the paper preset on CUDA,
+    where the minute of compilation pays back many times over."""
+    return bool(compile) if compile is not None else (device.type == "cuda" and preset.name == "paper")
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Fail before any work if ``out_dir`` cannot be created or written (creating nothing)."""
+    parent = out_dir
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create the output folder {out_dir}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write the output folder {out_dir}: {parent} is not writable")
+
+
+# --------------------------------------------------------------------------------------- checkpoints
+
+
+def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def load_checkpoint(path: Path, config: RunConfig) -> Dict[str, Any]:
+    """Read a checkpoint of ``config`` (tensors and plain data only: ``weights_only=True``).
+
+    Raises:
+        ValueError: the file is not a readable checkpoint, or it belongs to another configuration
+            (the message names the fields that differ).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(e).__name__}); delete it to start this run afresh"
+        ) from e
+    if not isinstance(state, dict) or not {"key", "epoch", "model", "optimizer", "history"} <= set(state):
+        raise ValueError(f"{path} is not a gmmlib checkpoint; delete it to start this run afresh")
+    key = config.key()
+    if state["key"] != key:
+        recorded = state.get("config")
+        if recorded is None:
+            detail = "the checkpoint records no configuration"
+        else:
+            a, b = _flatten(recorded), _flatten(config.resolved())
+            diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+            detail = "; ".join(f"{k}: checkpoint {a.get(k)!r}, this run {b.get(k)!r}" for k in diff) or "same fields"
+        raise ValueError(f"{path} belongs to another config (key {state['key']}, this run is {key}): {detail}")
+    return state
+
+
+def save_checkpoint(run: "TrainingRun", epoch: int) -> None:
+    """Write ``checkpoint.pt`` (model, optimiser, history) and ``progress.json``, each atomically."""
+    save_torch(
+        run.ckpt_path,
+        {
+            "key": run.key,
+            "config": run.config.resolved(),
+            "epoch": epoch,
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "history": run.history,
+            "data_pipeline": run.data_pipeline,
+        },
+    )
+    write_json(run.out_dir / "progress.json", {"name": run.config.name(), "key": run.key, "history": run.history})
+
+
+# ------------------------------------------------------------------------------------------ the steps
+
+
+@dataclass
+class TrainingRun:
+    """Everything one run needs between its steps (built by :func:`setup`)."""
+
+    config: RunConfig
+    preset: Preset
+    device: torch.device
+    out_dir: Path
+    model: nn.Module
+    step_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineLRScheduler
+    mixup: Mixup
+    criterion: nn.Module
+    batches: Callable[[int], Iterator[Tuple[torch.Tensor, torch.Tensor]]]
+    steps_per_epoch: int
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    cost: Dict[str, Any]
+    data_pipeline: str
+    compiled: bool
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.config.key()
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+
+def _epoch_order(seed: int, n: int, passes: int) -> Tuple[torch.Generator, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return gen, torch.cat([torch.randperm(n, generator=gen) for _ in range(passes)])
+
+
+def _cpu_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.ndarray, device: torch.device):
+    dataset = gdata.ArrayDataset(
+        x,
+        y,
+        gdata.build_transforms(
+            run_config.dataset, train=True, autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
+        ),
+    )
+
+    def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        seed = _epoch_seed(run_config.seed, epoch)
+        gen, order = _epoch_order(seed, len(dataset), preset.passes_per_epoch)
+        loader = DataLoader(
+            dataset,
+            batch_size=preset.batch_size,
+            sampler=order.tolist(),
+            drop_last=True,
+            num_workers=preset.num_workers,
+            worker_init_fn=_worker_init,
+            generator=gen,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if preset.num_workers > 0 else None,
+        )
+        for xb, yb in loader:
+            yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+    return batches
+
+
+def _device_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.ndarray, device: torch.device):
+    augment = gdata.BatchedAugment(
+        gdata.get_info(run_config.dataset), autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
+    )
+    loader = gdata.DeviceLoader(x, y, augment, preset.batch_size, device)
+
+    def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        seed = _epoch_seed(run_config.seed, epoch)
+        _, order = _epoch_order(seed, len(loader), preset.passes_per_epoch)  # the CPU path's order
+        return loader.epoch(order, seed)
+
+    return batches
+
+
+def setup(
+    config: RunConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    root: Optional[str | Path] = None,
+    device: Optional[str] = None,
+    compile: Optional[bool] = None,
+    data_pipeline: Optional[str] = None,
+) -> TrainingRun:
+    """Everything before the first step: checks, model, data, optimiser, schedule, and the resumed state.
+
+    Every check that can fail runs before the data loads, and nothing is written here.
+    See :func:`train` for the arguments.
+    """
+    preset = config.get_preset()  # validates the config
+    dev = resolve_device(device)
+    pipeline = resolve_data_pipeline(data_pipeline, dev)
+    compiled = resolve_compile(compile, dev, preset)
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    state = None
+    if ckpt_path.exists():
+        if not resume:
+            raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) or choose another output folder")
+        state = load_checkpoint(ckpt_path, config)
+    elif resume:
+        warnings.warn(f"no checkpoint in {out_dir}: starting fresh", stacklevel=2)
+
+    seed_everything(config.seed)  # model initialisation
+    model = config.build_model()
+    info = gdata.get_info(config.dataset)
+    x_train, y_train = gdata.load_arrays(config.dataset, "train", root, limit=preset.train_limit)
+    x_test, y_test = gdata.load_arrays(config.dataset, "test", root, limit=preset.test_limit)
+    test_images = normalize(torch.from_numpy(x_test).permute(0, 3, 1, 2), info.mean, info.std)
+    steps_per_epoch = (len(x_train) * preset.passes_per_epoch) // preset.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(x_train)} training images give no full batch of {preset.batch_size}")
+    make_batches = _device_batches if pipeline == "gpu" else _cpu_batches
+    batches = make_batches(config, preset, x_train, y_train, dev)
+
+    cost = profile(model, info.image_size)
+    model.to(dev)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay, fused=dev.type == "cuda" or None
+    )
+    total_steps = steps_per_epoch * preset.epochs
+    warmup_steps = min(int(round(preset.warmup_epochs * steps_per_epoch)), total_steps - 1)
+    scheduler = CosineLRScheduler(
+        optimizer,
+        t_initial=max(total_steps - warmup_steps, 1),
+        lr_min=preset.min_lr,
+        warmup_t=warmup_steps,
+        warmup_lr_init=preset.warmup_lr,
+        warmup_prefix=True,
+        t_in_epochs=False,
+    )
+    mixup = Mixup(
+        mixup_alpha=preset.mixup_alpha,
+        cutmix_alpha=preset.cutmix_alpha,
+        prob=preset.mix_prob,
+        switch_prob=preset.mix_switch_prob,
+        label_smoothing=preset.label_smoothing,
+        num_classes=info.num_classes,
+    )
+    run = TrainingRun(
+        config=config,
+        preset=preset,
+        device=dev,
+        out_dir=out_dir,
+        model=model,
+        step_model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        mixup=mixup,
+        criterion=SoftTargetCrossEntropy(),
+        batches=batches,
+        steps_per_epoch=steps_per_epoch,
+        test_images=test_images.to(dev) if dev.type == "cuda" else test_images,
+        test_labels=torch.from_numpy(y_test),
+        cost=cost,
+        data_pipeline=pipeline,
+        compiled=compiled,
+    )
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        run.history = list(state["history"])
+        run.start_epoch = state["epoch"] + 1
+        if state.get("data_pipeline", pipeline) != pipeline:
+            warnings.warn(
+                f"{ckpt_path} was trained with the {state['data_pipeline']} data pipeline, resuming with {pipeline}: "
+                "the augmentation draws of the remaining epochs differ from an uninterrupted run",
+                stacklevel=2,
+            )
+    if compiled:
+        # CUDA graphs pay at batch 128, where the step is launch-bound; on CPU plain inductor.
+        run.step_model = torch.compile(model, mode="reduce-overhead" if dev.type == "cuda" else None)
+    return run
+
+
+def train_step(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+    """One optimiser step on a batch (Mixup/CutMix, bf16 autocast on CUDA); returns the loss, on the device."""
+    x, soft = run.mixup(x, y)
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.device.type == "cuda"):
+        loss = run.criterion(run.step_model(x), soft)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    run.scheduler.step_update(step)
+    return loss.detach()
+
+
+def _check_finite(run: TrainingRun, losses: torch.Tensor, upto: int, epoch: int) -> None:
+    bad = (~torch.isfinite(losses[:upto])).nonzero()
+    if len(bad):
+        step = int(bad[0])
+        last = run.history[-1]["epoch"] if run.history else 0
+        raise TrainingDiverged(
+            f"loss is {losses[step].item()} at epoch {epoch + 1}, step {step + 1} of {run.config.name()}; "
+            f"the last good checkpoint ({run.ckpt_path}, epoch {last}) is kept"
+        )
+
+
+def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, Any]:
+    """Train one epoch (0-based ``epoch``), evaluate, and return the epoch's record."""
+    seed_everything(_epoch_seed(run.config.seed, epoch))  # Mixup, stochastic depth
+    run.model.train()
+    losses = torch.zeros(run.steps_per_epoch, device=run.device)
+    batch = run.preset.batch_size
+    bar = tqdm(
+        total=run.steps_per_epoch, desc=f"{run.config.name()} {epoch + 1}/{run.preset.epochs}", disable=not progress
+    )
+    t0 = tick = time.perf_counter()
+    wait = 0.0
+    step = -1
+    for step, (x, y) in enumerate(run.batches(epoch)):
+        wait += time.perf_counter() - tick
+        losses[step] = train_step(run, x, y, epoch * run.steps_per_epoch + step + 1)
+        bar.update(1)
+        if (step + 1) % _CHECK_EVERY == 0:
+            _check_finite(run, losses, step + 1, epoch)
+            elapsed = time.perf_counter() - t0
+            bar.set_postfix(loss=f"{losses[: step + 1].mean().item():.3f}", img_s=f"{(step + 1) * batch / elapsed:.0f}")
+        tick = time.perf_counter()
+    bar.close()
+    _check_finite(run, losses, step + 1, epoch)
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    train_time = time.perf_counter() - t0
+    n_seen = (step + 1) * batch
+    top1 = evaluate(run.model, run.test_images, run.test_labels)
+    return {
+        "epoch": epoch + 1,
+        "train_loss": losses[: step + 1].mean().item(),
+        "test_top1": top1,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "train_seconds": train_time,
+        "epoch_seconds": time.perf_counter() - t0,
+        "images_per_second": n_seen / train_time,
+        "data_wait_share": wait / train_time,
+    }
 
 
 @torch.no_grad()
@@ -108,10 +478,25 @@ def mask_parameters(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _device(device: Optional[str]) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[str, Any]:
+    """The finished run as a result dict: configuration, history, top-1, cost, learned masks, provenance."""
+    tops = [h["test_top1"] for h in run.history]
+    return {
+        "name": run.config.name(),
+        "key": run.key,
+        "config": run.config.resolved(),
+        "history": run.history,
+        "best_top1": max(tops),
+        "final_top1": tops[-1],
+        "wall_seconds": sum(h["epoch_seconds"] for h in run.history),
+        "cost": run.cost,
+        "mask_parameters": mask_parameters(run.model),
+        "data_source": gdata.describe_source(run.config.dataset, root),
+        "data_pipeline": run.data_pipeline,
+        "compiled": run.compiled,
+        "seed": run.config.seed,
+        **environment(run.device),
+    }
 
 
 def train(
@@ -121,180 +506,46 @@ def train(
     root: Optional[str | Path] = None,
     device: Optional[str] = None,
     progress: bool = True,
-    compile: bool = False,
+    compile: Optional[bool] = None,
+    data_pipeline: Optional[str] = None,
     on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Dict[str, Any]:
-    """Train one run, writing a checkpoint per epoch and ``result.json`` at the end.
+    """Train one run, writing a checkpoint per epoch, then ``weights.pt`` and ``result.json``.
 
     Args:
         config: the run.
-        out_dir: folder for ``checkpoint.pt``, ``progress.json`` and ``result.json``.
-        resume: continue from ``out_dir/checkpoint.pt`` if it exists (it must be of
-            the same config); without it an existing checkpoint is an error.
+        out_dir: folder for ``checkpoint.pt``, ``progress.json``, ``weights.pt`` and ``result.json``;
+            created at the first checkpoint, so a run that fails early leaves nothing behind.
+        resume: continue from ``out_dir/checkpoint.pt`` (it must be of the same config; without
+            one, a warning says the run starts fresh); without it an existing checkpoint is an error.
         root: data root (default: ``GMMLIB_DATA``).
         device: "cpu", "cuda", ... (default: CUDA when available).
         progress: show tqdm bars.
-        compile: ``torch.compile`` the model (CUDA).
+        compile: ``torch.compile`` the training step (None: on CUDA for the paper preset).
+        data_pipeline: "cpu", "gpu" or "auto"/None (gpu on CUDA); recorded in the result.
         on_epoch: called with each epoch's metrics.
 
     Returns:
         The result dict also written to ``out_dir/result.json``.
 
     Raises:
+        ValueError: a bad config, device, pipeline, output folder or checkpoint (before any data loads).
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
     """
-    preset = config.get_preset()
-    key = config.key()
-    out_dir = Path(out_dir)
-    ckpt_path = out_dir / "checkpoint.pt"
-    dev = _device(device)
-    info = gdata.get_info(config.dataset)
-
-    state = None
-    if ckpt_path.exists():
-        if not resume:
-            raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) or choose another output folder")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["key"] != key:
-            raise ValueError(f"{ckpt_path} belongs to another config (key {state['key']}, this run is {key})")
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    x_train, y_train = gdata.load_arrays(config.dataset, "train", root, limit=preset.train_limit)
-    x_test, y_test = gdata.load_arrays(config.dataset, "test", root, limit=preset.test_limit)
-    test_images = _normalised_tensor(x_test, info)
-    test_labels = torch.from_numpy(y_test)
-    train_set = gdata.ArrayDataset(
-        x_train,
-        y_train,
-        gdata.build_transforms(
-            config.dataset, train=True, autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
-        ),
-    )
-
-    seed_everything(config.seed)  # model initialisation
-    model = config.build_model()
-    cost = profile(model, info.image_size)
-    model.to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
-    steps_per_epoch = (len(train_set) * preset.passes_per_epoch) // preset.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"{len(train_set)} training images give no full batch of {preset.batch_size}")
-    total_steps = steps_per_epoch * preset.epochs
-    warmup_steps = min(int(round(preset.warmup_epochs * steps_per_epoch)), total_steps - 1)
-    scheduler = CosineLRScheduler(
-        optimizer,
-        t_initial=max(total_steps - warmup_steps, 1),
-        lr_min=preset.min_lr,
-        warmup_t=warmup_steps,
-        warmup_lr_init=preset.warmup_lr,
-        warmup_prefix=True,
-        t_in_epochs=False,
-    )
-    mixup = Mixup(
-        mixup_alpha=preset.mixup_alpha,
-        cutmix_alpha=preset.cutmix_alpha,
-        prob=preset.mix_prob,
-        switch_prob=preset.mix_switch_prob,
-        label_smoothing=preset.label_smoothing,
-        num_classes=info.num_classes,
-    )
-    criterion = SoftTargetCrossEntropy()
-
-    history: list = []
-    start_epoch = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-    step_model = torch.compile(model) if compile else model
-
-    for epoch in range(start_epoch, preset.epochs):
-        epoch_seed = _epoch_seed(config.seed, epoch)
-        seed_everything(epoch_seed)
-        gen = torch.Generator().manual_seed(epoch_seed)
-        order = torch.cat([torch.randperm(len(train_set), generator=gen) for _ in range(preset.passes_per_epoch)])
-        loader = DataLoader(
-            train_set,
-            batch_size=preset.batch_size,
-            sampler=order.tolist(),
-            drop_last=True,
-            num_workers=preset.num_workers,
-            worker_init_fn=_worker_init,
-            generator=gen,
-            pin_memory=dev.type == "cuda",
-            prefetch_factor=4 if preset.num_workers > 0 else None,
-        )
-        model.train()
-        t0 = time.perf_counter()
-        wait = 0.0
-        loss_sum, n_seen = 0.0, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"{config.name()} {epoch + 1}/{preset.epochs}", disable=not progress)
-        tick = time.perf_counter()
-        for step, (x, y) in enumerate(loader):
-            wait += time.perf_counter() - tick
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            x, soft = mixup(x, y)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                loss = criterion(step_model(x), soft)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} of {config.name()}; "
-                    f"the last good checkpoint ({ckpt_path}, epoch {start_epoch if not history else history[-1]['epoch']}) is kept"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step_update(epoch * steps_per_epoch + step + 1)
-            loss_sum += loss.item() * len(x)
-            n_seen += len(x)
-            bar.update(1)
-            if step % 10 == 0:
-                elapsed = time.perf_counter() - t0
-                bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}", img_s=f"{n_seen / max(elapsed, 1e-9):.0f}")
-            tick = time.perf_counter()
-        bar.close()
-        train_time = time.perf_counter() - t0
-        top1 = evaluate(model, test_images, test_labels)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(n_seen, 1),
-            "test_top1": top1,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_seconds": train_time,
-            "epoch_seconds": time.perf_counter() - t0,
-            "images_per_second": n_seen / train_time,
-            "data_wait_share": wait / train_time,
-        }
-        history.append(record)
-        save_torch(
-            ckpt_path,
-            {"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history},
-        )
-        write_json(out_dir / "progress.json", {"name": config.name(), "key": key, "history": history})
+    run = setup(config, out_dir, resume, root, device, compile, data_pipeline)
+    for epoch in range(run.start_epoch, run.preset.epochs):
+        record = run_epoch(run, epoch, progress)
+        run.history.append(record)
+        save_checkpoint(run, epoch)
         if on_epoch is not None:
             on_epoch(record)
         if progress:
             tqdm.write(
-                f"{config.name()} epoch {epoch + 1}: loss {record['train_loss']:.4f}, top-1 {top1:.2f}%, "
-                f"{record['images_per_second']:.0f} img/s, data wait {100 * record['data_wait_share']:.1f}%"
+                f"{config.name()} epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
+                f"top-1 {record['test_top1']:.2f}%, {record['images_per_second']:.0f} img/s, "
+                f"data wait {100 * record['data_wait_share']:.1f}%"
             )
-
-    tops = [h["test_top1"] for h in history]
-    result = {
-        "name": config.name(),
-        "key": key,
-        "config": config.resolved(),
-        "history": history,
-        "best_top1": max(tops),
-        "final_top1": tops[-1],
-        "wall_seconds": sum(h["epoch_seconds"] for h in history),
-        "cost": cost,
-        "mask_parameters": mask_parameters(model),
-        "data_source": gdata.describe_source(config.dataset, root),
-        "seed": config.seed,
-        **environment(dev),
-    }
-    write_json(out_dir / "result.json", result)
+    result = result_record(run, root)
+    save_torch(run.out_dir / "weights.pt", run.model.state_dict())  # before result.json: a result has its weights
+    write_json(run.out_dir / "result.json", result)
     return result
