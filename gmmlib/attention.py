@@ -52,7 +52,7 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, combine: str, scale: fl
     from torch.nn.attention.flex_attention import flex_attention
 
     fn = flex_attention
-    if q.is_cuda:
+    if q.is_cuda and not torch.compiler.is_compiling():  # inside a compiled model, dynamo traces it itself
         if _compiled_flex is None:
             _compiled_flex = torch.compile(flex_attention)
         fn = _compiled_flex
@@ -71,11 +71,17 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, combine: str, scale: fl
 
 
 def _chunk_size(q: Tensor) -> int:
-    """Batch elements per chunk so that one chunk's (c, H, T, T) block stays in cache (CPU)."""
+    """Batch elements per chunk so that one chunk's (c, H, T, T) block stays in cache (CPU).
+
+    The budget is about 1.5 MB per pair of threads: each thread's share stays in its own core's
+    cache, and with more threads fewer, larger chunks keep the number of parallel regions (and
+    their fork/join cost) down.
+    """
     b, h, t, _ = q.shape
     if q.is_cuda:
         return b
-    return max(1, min(b, (3 << 19) // (h * t * t * q.element_size())))  # ~1.5 MB
+    budget = (3 << 19) * max(1, torch.get_num_threads() // 2)
+    return max(1, min(b, budget // (h * t * t * q.element_size())))
 
 
 class _MultiplyMaskedAttention(torch.autograd.Function):
@@ -162,7 +168,8 @@ def masked_attention(
             hand-written autograd function), "manual" (plain autograd ops, the
             reference twin), "flex" (FlexAttention, compiled on CUDA; forward only on
             CPU), or "auto": fused unless ``attn_bias`` comes with a multiplicative
-            mask, which takes the manual path.
+            mask, which takes the manual path; when compiled, multiplicative masks take the
+            flex path on CUDA and the manual path on CPU.
 
     Returns:
         (B, H, T, d) attention output.
@@ -191,7 +198,13 @@ def masked_attention(
 
     multiply = mask is not None and combine == "multiply"
     if backend == "auto":
-        backend = "manual" if multiply and attn_bias is not None else "fused"
+        if multiply and torch.compiler.is_compiling():
+            # The hand-written autograd function is an eager-mode kernel; under torch.compile the
+            # multiply runs as FlexAttention on CUDA (no T x T logits kept) or as plain ops that
+            # inductor fuses on CPU.
+            backend = "flex" if q.is_cuda and attn_bias is None else "manual"
+        else:
+            backend = "manual" if multiply and attn_bias is not None else "fused"
 
     if backend == "fused" and multiply:
         if attn_bias is not None:

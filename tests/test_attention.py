@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import gmmlib
 from gmmlib.attention import MaskedAttention, masked_attention
 from gmmlib.masks import create
 
@@ -133,3 +134,23 @@ def test_bad_input(qkv):
         masked_attention(q, k, v, torch.ones(4, 16, 16), "multiply", attn_bias=torch.zeros(17, 17), backend="fused")
     with pytest.raises(ValueError, match="mask has 2 heads, attention has 4"):
         MaskedAttention(16, num_heads=4, mask=create("gmm", grid=(2, 2), num_heads=2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pool", ["gap", "cls"])
+def test_compiled_gmm_vit_trains_like_eager(pool):
+    """torch.compile of GMM-ViT traces in one graph (the multiply mask leaves the hand-written
+    autograd function for ops inductor fuses) and gives eager's outputs and gradients."""
+    torch.manual_seed(0)
+    model = gmmlib.create_model("vit", mask="gmm", pool=pool, dim=32, depth=2, num_heads=2, head_dim=16, drop_path=0.0)
+    x = torch.randn(64, 3, 32, 32)
+    eager = model(x)
+    eager.square().mean().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    compiled = torch.compile(model, fullgraph=True)(x)
+    compiled.square().mean().backward()
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], atol=1e-5, rtol=1e-4, msg=n)
+    assert any("mask" in n and p.grad.abs().sum() > 0 for n, p in model.named_parameters())
