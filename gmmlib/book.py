@@ -147,11 +147,13 @@ def mode(verbose: bool = True) -> BookSettings:
     )
     setup_figures()
     if verbose:
-        n = len(list(settings.results.glob("*/*.json"))) if settings.results.is_dir() else 0
+        from .store import Store
+
+        n = len(Store(settings.results).keys())
         lines = {
             "live demos": f"preset {settings.preset!r}, {settings.demo_epochs or 2} epochs on {dataset!r}, {settings.device}",
             "data": note,
-            "results": f"{settings.results} ({n} result files)",
+            "results": f"{settings.results} ({n} recorded runs)",
         }
         print(f"{settings.label} mode" + (" (GMMLIB_QUICK=0 for FULL mode)" if quick else ""))
         for key, text in lines.items():
@@ -382,45 +384,32 @@ def run_demo(settings: BookSettings, **config: Any) -> Dict[str, Any]:
 def model_from_result(
     result: Dict[str, Any], results: Optional[str | os.PathLike] = None, initial: bool = False
 ) -> Optional[nn.Module]:
-    """Rebuild the model of a result file: trained (from its saved weights) or as it started.
+    """Rebuild the model of a recorded run: trained (from its saved weights) or as it started.
 
     Args:
-        result: a result dict (from ``results/<experiment>/<run>.json``).
+        result: a run record (from :func:`gmmlib.results.load`).
         results: the results folder (default :func:`gmmlib.experiments.results_dir`).
         initial: build the model at step 0 instead: the run's seed is set before the
             model is built, exactly as :func:`gmmlib.train.train` does, so the
             initial weights (masks included) are the run's own.
 
     Returns:
-        The model in eval mode, or None when trained weights are asked for and the run
-        kept no ``.weights.pt`` file (runs of models over 2 MB do not).
+        The model in eval mode, or None when trained weights are asked for and the store
+        kept none for this run (it keeps them only for the runs a chapter loads).
     """
-    from . import data as gdata
+    from .config import RunConfig
     from .experiments import results_dir
-    from .models import create_model
+    from .store import Store
     from .train import seed_everything
 
     path = None
     if not initial:
-        name = result.get("weights_file")
-        if not name:
+        path = Store(results_dir(results)).weights_path(result["key"])
+        if not result.get("weights_file") or not path.is_file():
             return None
-        path = results_dir(results) / result.get("experiment", "") / name
-        if not path.is_file():
-            return None
-    cfg = result["config"]
-    seed_everything(int(cfg["seed"]))
-    info = gdata.get_info(cfg["dataset"])
-    model = create_model(
-        cfg["model"],
-        num_classes=info.num_classes,
-        img_size=info.image_size,
-        mask=cfg["mask"],
-        pool=cfg["pool"],
-        drop_path=cfg["preset_values"]["drop_path"],
-        **({"mask_options": dict(cfg["mask_options"])} if cfg["mask"] else {}),
-        **cfg["architecture"],
-    )
+    config = RunConfig.from_result(result)
+    seed_everything(int(config.seed))
+    model = config.build_model()
     if path is not None:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
@@ -429,7 +418,7 @@ def model_from_result(
 def preset_of(experiment: str, results: Optional[str | os.PathLike] = None) -> Optional[str]:
     """The preset whose runs of ``experiment`` the book shows: "paper" if any, else "cpu", else "quick".
 
-    Returns None when ``results/<experiment>/`` holds no run.
+    Returns None when the store lists no run for ``experiment``.
     """
     from .results import load
 
@@ -438,12 +427,19 @@ def preset_of(experiment: str, results: Optional[str | os.PathLike] = None) -> O
 
 
 def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | os.PathLike] = None) -> None:
-    """Say how many runs of an experiment are recorded, and show the commands for the others."""
+    """Say how many runs of an experiment are recorded, show the commands for the others, and name
+    the recorded runs made under an older configuration (stale: not counted as recorded)."""
     from .experiments import get_experiment
-    from .results import missing
+    from .results import missing, stale
 
     todo = missing(experiment, preset=preset, results=results)
+    old = stale(experiment, preset=preset, results=results)
     total = len(get_experiment(experiment).configs(preset))
+    if old:
+        show_markdown(
+            f"{len(old)} recorded run(s) of `{experiment}` ({preset} preset) were made under an older configuration "
+            f"than the grid's today and are shown as recorded: {', '.join(f'`{n}`' for n in old)}."
+        )
     if not todo:
         return
     commands = "\n".join(todo)

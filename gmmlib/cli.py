@@ -2,56 +2,126 @@
 
     gmmlib train --model vit --mask gmm --dataset cifar10 --preset cpu --seed 0 --out runs/my-run
     gmmlib run headline --preset cpu            # every missing run of an experiment
-    gmmlib run exp1 --preset cpu --only dataset=cifar10
+    gmmlib run exp1 --preset cpu --only dataset=cifar10 --parallel 2
     gmmlib list                                 # experiments, models, masks, presets, data sets
+
+Every fault the user can fix (a bad name or value, a missing or damaged file, a folder
+that cannot be written) ends with one line on stderr, ``gmmlib: error: ...``, naming the
+value or file and what to do, and exit status 2; everything is checked before any data
+loads, and a failed command leaves no empty output folder behind. ``run`` exits with 2
+too when any run failed or lacked data, or a result file was corrupt (it is set aside).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
-from typing import List, Optional
+import warnings
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+EXIT_ERROR = 2
 
 
-def _mask_options(pairs: List[str]) -> dict:
-    out = {}
+class CommandError(ValueError):
+    """A fault the user can fix; ``main`` prints it as one ``gmmlib: error:`` line and exits with 2."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def parse_mask_options(pairs: List[str]) -> Dict[str, str]:
+    """``["num_kernels=3", ...]`` -> ``{"num_kernels": "3"}``; the values are parsed by the mask's types
+    (:func:`gmmlib.options.normalise_mask_options`), strictly."""
+    out: Dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--mask-option takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+        if not sep or not key.strip():
+            raise CommandError(f"--mask-option takes KEY=VALUE (e.g. num_kernels=3), got {pair!r}")
+        if key.strip() in out:
+            raise CommandError(f"--mask-option {key.strip()} given twice")
+        out[key.strip()] = value.strip()
     return out
+
+
+@contextlib.contextmanager
+def _notes() -> Iterator[None]:
+    """Warnings (e.g. "no checkpoint in ...: starting fresh") as one ``gmmlib: note:`` line each."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        print(f"gmmlib: note: {_one_line(str(message))}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        warnings.showwarning = show
+        yield
+
+
+@contextlib.contextmanager
+def _no_empty_folder(path: Path) -> Iterator[None]:
+    """On failure, remove ``path`` and the parents this command created, if they are empty."""
+    path = Path(path).absolute()
+    created = []
+    p = path
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for p in created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _device(name: Optional[str]) -> Optional[str]:
+    from .experiments import _resolve_device
+
+    return _resolve_device(name)
 
 
 def _train(args: argparse.Namespace) -> int:
     from .config import RunConfig
+    from .store import check_folder_writable
     from .train import train
 
     config = RunConfig(
         model=args.model,
         mask=None if args.mask in (None, "none") else args.mask,
-        mask_options=_mask_options(args.mask_option),
+        mask_options=parse_mask_options(args.mask_option),
         pool=args.pool,
         dataset=args.dataset,
         preset=args.preset,
         seed=args.seed,
         epochs=args.epochs,
     )
-    out = args.out or f"runs/{config.name()}-{config.preset}"
-    result = train(
-        config, out, resume=args.resume, root=args.data, device=args.device, progress=not args.no_progress, compile=args.compile
-    )
-    print(f"{result['name']}: best top-1 {result['best_top1']:.2f}%, final {result['final_top1']:.2f}% -> {out}/result.json")
+    config.validate()
+    device = _device(args.device)
+    out = Path(args.out or f"runs/{config.name()}-{config.preset}")
+    check_folder_writable(out, "--out")
+    if (out / "checkpoint.pt").exists() and not args.resume:
+        raise CommandError(f"{out / 'checkpoint.pt'} exists: pass --resume to continue it, or choose another --out")
+    extra = {k: v for k, v in (("compile", args.compile), ("data_pipeline", args.data_pipeline)) if v is not None}
+    with _no_empty_folder(out):
+        result = train(
+            config, out, resume=args.resume, root=args.data, device=device, progress=not args.no_progress, **extra
+        )
+    best, final = result["best_top1"], result["final_top1"]
+    print(f"{result['name']}: best top-1 {best:.2f}%, final {final:.2f}% -> {out}/result.json")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from .experiments import run_experiment
 
+    if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
+        raise CommandError(f"--results {args.results} is a file, not a folder: point --results at a folder")
     outcome = run_experiment(
         args.experiment,
         preset=args.preset,
@@ -60,11 +130,27 @@ def _run(args: argparse.Namespace) -> int:
         results=args.results,
         work_dir=args.work_dir,
         root=args.data,
-        device=args.device,
+        device=_device(args.device),
         progress=not args.no_progress,
+        parallel=args.parallel,
+        compile=args.compile,
+        data_pipeline=args.data_pipeline,
     )
     print(", ".join(f"{k}: {len(v)}" for k, v in outcome.items()))
-    return 0
+    if outcome.ok:
+        return 0
+    problems = []
+    for kind, what in (
+        ("failed", "failed"),
+        ("missing_data", "lacked data"),
+        ("corrupt", "corrupt result file(s) set aside"),
+    ):
+        names = outcome[kind]
+        if names:
+            first = outcome.reasons.get(names[0], "")
+            problems.append(f"{len(names)} {'run(s) ' if kind != 'corrupt' else ''}{what} ({names[0]}: {first})")
+    hint = "fix the cause (for missing data: --data or GMMLIB_DATA) and run the same command again"
+    raise CommandError(f"{args.experiment}: {'; '.join(problems)}; {hint}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -85,18 +171,34 @@ def _demo(args: argparse.Namespace) -> int:
     return demo()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``gmmlib: error:`` line (exit 2), like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"gmmlib: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
     from .config import PRESETS
 
-    p = argparse.ArgumentParser(prog="gmmlib", description="Locality masks for ViTs on small data.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="gmmlib", description="Locality masks for ViTs on small data.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--preset", default="cpu", choices=list(PRESETS))
     common.add_argument("--data", default=None, help="data root (default: $GMMLIB_DATA)")
-    common.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    common.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
+    common.add_argument(
+        "--data-pipeline", default=None, choices=["auto", "cpu", "gpu"], help="where augmentation runs (default: auto)"
+    )
+    common.add_argument(
+        "--compile",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile the training step (default: on CUDA for the paper preset)",
+    )
 
     t = sub.add_parser("train", parents=[common], help="train one run")
     t.add_argument("--model", default="vit", choices=list_models())
@@ -108,7 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     t.add_argument("--out", default=None, help="output folder (default: runs/<run name>)")
     t.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on CUDA)")
     t.set_defaults(func=_train)
 
     r = sub.add_parser("run", parents=[common], help="run the missing runs of an experiment")
@@ -117,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dataset", default=None, help="run the whole grid on this data set")
     r.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
     r.add_argument("--work-dir", default="runs", help="checkpoints of runs in progress")
+    r.add_argument("--parallel", type=int, default=1, metavar="N", help="train N runs side by side (processes)")
     r.set_defaults(func=_run)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)
@@ -124,13 +226,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _message(e: BaseException) -> str:
+    """One line for an expected error: the exception's own message, or an OSError's file and cause."""
+    if isinstance(e, OSError) and e.filename is not None and not isinstance(e, FileExistsError):
+        return f"cannot use {e.filename}: {e.strerror or e}; choose another path or fix its permissions"
+    return _one_line(str(e)) or type(e).__name__
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (0, or 2 for an error the user can fix)."""
+    from .data import CorruptDataError
+    from .train import TrainingDiverged
+
     try:
-        return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
-        print(f"gmmlib: error: {e}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
+        return e.code if isinstance(e.code, int) else EXIT_ERROR
+    try:
+        with _notes():
+            return args.func(args)
+    except (ValueError, OSError, CorruptDataError, TrainingDiverged) as e:
+        # ValueError: bad names/values, unreadable checkpoints; OSError: missing data (DataNotFoundError),
+        # folders that cannot be written, existing checkpoints (FileExistsError)
+        print(f"gmmlib: error: {_message(e)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

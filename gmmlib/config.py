@@ -2,8 +2,9 @@
 
 A :class:`Preset` is a scaled version of the official recipe (``paper``, ``cpu``,
 ``quick``); a :class:`RunConfig` names one run (model family, mask, data set,
-preset, seed) and hashes its full resolved configuration into the run's key.
-The training loop itself lives in :mod:`gmmlib.train`.
+preset, seed), builds its model, and hashes its full resolved configuration, with
+the mask options normalised (:mod:`gmmlib.options`), into the run's key
+(:func:`config_key`). The training loop itself lives in :mod:`gmmlib.train`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from torch import nn
 
 from . import data as gdata
 from .models import create_model, list_models
+from .options import non_default_options, normalise_mask_options
 
-__all__ = ["Preset", "PRESETS", "RunConfig"]
+__all__ = ["Preset", "PRESETS", "RunConfig", "config_key", "KEY_VERSION", "RUN_FIELDS"]
+
+# Part of every key: bump it when what a key covers, or how it is normalised, changes, so
+# that old keys can never collide with new ones (the store's migration recomputes them).
+# 2: mask options normalised (parsed, defaults filled in) before hashing.
+KEY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -140,10 +147,43 @@ class RunConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choices: {', '.join(PRESETS)}")
         gdata.get_info(self.dataset)  # raises with the list of data sets
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
+        if self.epochs is not None and (
+            not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1
+        ):
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        if self.pool not in (None, "gap", "cls"):
+            raise ValueError(f"unknown pool {self.pool!r}; choices: gap, cls (or None for the family's default)")
+        options = normalise_mask_options(self.mask, self.mask_options)  # unknown mask/option, wrong type
+        if self.mask is not None:
+            self._check_mask_values(options)
+
+    def _check_mask_values(self, options: Dict[str, Any]) -> None:
+        # Values the constructor rejects (num_kernels=0, init="bogus") fail here, before any data
+        # loads: build the mask once on a small grid, with this run's head count where it is one.
+        from . import masks
+
+        heads = {**PRESETS[self.preset].model_overrides.get(self.model, {}), **self.model_options}.get("num_heads")
+        heads = heads[0] if isinstance(heads, (list, tuple)) else heads
+        probe = dict(options)
+        if not isinstance(heads, int):
+            heads = 1
+            probe.pop("gammas", None)  # one per head: checked when the model is built
+        try:
+            masks.create(self.mask, grid=(4, 4), num_heads=heads, **probe)
+        except ValueError as e:
+            raise ValueError(f"mask {self.mask!r}: {e}") from None
+
+    def normalised_mask_options(self, full: bool = True) -> Dict[str, Any]:
+        """The mask options parsed and with their defaults (``full``), or only those that differ from them.
+
+        Raises:
+            ValueError: an unknown mask or option, a badly typed value, options without a mask.
+        """
+        if full:
+            return normalise_mask_options(self.mask, self.mask_options)
+        return non_default_options(self.mask, self.mask_options)
 
     def get_preset(self) -> Preset:
         self.validate()
@@ -157,23 +197,44 @@ class RunConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
 
     def resolved(self) -> Dict[str, Any]:
-        """The full configuration: this run's fields, the preset and the architecture."""
+        """The full configuration: this run's fields (mask options normalised), the preset and the architecture."""
         d = dataclasses.asdict(self)
         d["preset_values"] = self.get_preset().as_dict()
+        d["mask_options"] = self.normalised_mask_options()
         d["architecture"] = self.architecture()
         return d
 
     def key(self) -> str:
-        """A short hash of :meth:`resolved`: equal keys, equal runs."""
-        blob = json.dumps(self.resolved(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """A short hash of :meth:`resolved` (see :func:`config_key`): equal keys, equal runs."""
+        return config_key(self.resolved())
 
     def name(self) -> str:
-        """A readable run name, e.g. ``vit-gmm-gap-cifar10-s0``."""
+        """A readable run name, e.g. ``vit-gmm-gap-cifar10-s0``; options at their defaults are left out."""
+        try:
+            options = self.normalised_mask_options(full=False)
+        except ValueError:  # an invalid config still gets a name for its error message
+            options = dict(self.mask_options)
         parts = [self.model, self.mask or "none"]
-        parts += [f"{k}{v}" for k, v in sorted(self.mask_options.items())]
+        parts += [f"{k}{v}" for k, v in sorted(options.items())]
         parts += [self.pool or "default", self.dataset, f"s{self.seed}"]
-        return "-".join(str(p).replace("_", "").replace("/", "") for p in parts)
+        return "-".join(str(p).replace("_", "").replace("/", "").replace(" ", "") for p in parts)
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> "RunConfig":
+        """The config of a recorded run (a result record, or its ``config`` dict).
+
+        Where the preset's architecture has changed since the run was recorded, the
+        recorded architecture is kept as ``model_options``, so :meth:`build_model`
+        still builds the model the run trained.
+        """
+        recorded = result.get("config", result)
+        config = cls(**{f: recorded[f] for f in RUN_FIELDS if f in recorded})
+        config.mask_options = dict(config.mask_options or {})
+        config.model_options = dict(config.model_options or {})
+        arch = recorded.get("architecture")
+        if arch is not None and config.preset in PRESETS and config.architecture() != arch:
+            config.model_options = dict(arch)
+        return config
 
     def build_model(self) -> nn.Module:
         """The run's model, freshly initialised from the global RNG (seed it first for the run's own init)."""
@@ -186,6 +247,22 @@ class RunConfig:
             mask=self.mask,
             pool=self.pool,
             drop_path=preset.drop_path,
-            **({"mask_options": dict(self.mask_options)} if self.mask else {}),
+            **({"mask_options": self.normalised_mask_options()} if self.mask else {}),
             **self.architecture(),
         )
+
+
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def config_key(resolved: Mapping[str, Any]) -> str:
+    """The key of a resolved configuration (:meth:`RunConfig.resolved`, or a record's ``config``).
+
+    A 12-hex-digit hash of the configuration with its mask options normalised and
+    :data:`KEY_VERSION`, so a recorded run's key can be recomputed from its record alone.
+    """
+    d = dict(resolved)
+    d["mask_options"] = normalise_mask_options(d.get("mask"), d.get("mask_options"))
+    d["key_version"] = KEY_VERSION
+    blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,32 +1,44 @@
 """The paper's experiments as named grids of runs, and a runner that fills them in.
 
-``gmmlib run EXPERIMENT --preset cpu`` trains every run of the grid whose result is
-missing, one after another. A run's result lives in
-``results/<experiment>/<run>.json`` and carries the hash of its full configuration:
-a file with the same hash is never trained again, and a run already done under
-another experiment with the same hash is reused (copied, with a note) instead of
-being trained twice. Checkpoints live in ``runs/`` (not committed); a stopped runner
-started again resumes the run it was in.
+``gmmlib run EXPERIMENT --preset cpu`` trains every run of the grid that the results
+store (:mod:`gmmlib.store`) does not hold yet, one after another or ``--parallel N``
+side by side. A run is stored once, under the key of its full configuration
+(``results/runs/<key>.json``); an experiment is the list of keys it uses
+(``results/experiments/<name>.json``), so a run that another experiment already has is
+referenced, never trained twice nor copied. Checkpoints live in ``runs/`` (not
+committed); a stopped runner started again resumes the runs it was in.
+
+:func:`recorded` and :func:`missing_runs` are the one way to read an experiment's runs:
+the runner, :mod:`gmmlib.results` and the book all go through them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import multiprocessing
 import os
-import shutil
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-import torch
-
-from .data import DataNotFoundError
-from .provenance import save_torch, write_json
 from .config import PRESETS, RunConfig
-from .train import train
+from .store import Store, legacy_folders, migrate
 
-__all__ = ["Experiment", "EXPERIMENTS", "list_experiments", "get_experiment", "run_experiment", "results_dir", "matches"]
+__all__ = [
+    "Experiment",
+    "EXPERIMENTS",
+    "list_experiments",
+    "get_experiment",
+    "run_experiment",
+    "results_dir",
+    "matches",
+    "recorded",
+    "missing_runs",
+    "stale_runs",
+    "keeps_weights",
+]
 
 _SEEDS3 = (0, 1, 2)
 _FAMILIES = ("vit", "swin", "cait", "pit", "t2t")
@@ -41,11 +53,14 @@ class Experiment:
         name: registry name.
         title: one line for listings and the book.
         grid: the runs, as RunConfig keyword dicts (preset is added at run time).
+        weights: filter (see :func:`matches`) of the runs whose final weights the store
+            keeps because a chapter loads them; None keeps none.
     """
 
     name: str
     title: str
     grid: Callable[[], List[Dict[str, Any]]]
+    weights: Optional[str] = None
 
     def configs(self, preset: str, dataset: Optional[str] = None) -> List[RunConfig]:
         """The runs of this experiment under ``preset`` (all on ``dataset`` if given)."""
@@ -69,6 +84,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
             "headline",
             "ViT vs GMM-ViT (K = 5), both with GAP pooling, CIFAR-10, 3 seeds",
             lambda: [_vit(mask, seed=s) for s in _SEEDS3 for mask in (None, "gmm")],
+            weights="seed=0",  # chapter 8 rebuilds the seed-0 ViT and GMM-ViT from their weights
         ),
         Experiment(
             "exp1",
@@ -83,20 +99,22 @@ EXPERIMENTS: Dict[str, Experiment] = {
         Experiment(
             "exp2-kernels",
             "Experiment 2a: number of Gaussian kernels K of GMM-ViT on CIFAR-10",
-            # The unmasked ViT is the baseline each K is measured against. K = 5 and the official
-            # init are the defaults, written without options so that they reuse the headline's run.
-            lambda: [_vit(None)] + [_vit("gmm", **({} if k == 5 else {"num_kernels": k})) for k in (1, 2, 3, 4, 5, 8, 10)],
+            # The unmasked ViT is the baseline each K is measured against. K = 5 with the official
+            # init is the default GMM: options are normalised before hashing, so it is the headline's run.
+            lambda: [_vit(None)] + [_vit("gmm", num_kernels=k) for k in (1, 2, 3, 4, 5, 8, 10)],
         ),
         Experiment(
             "exp2-init",
             "Experiment 2b: initialisation of alpha and sigma of GMM-ViT on CIFAR-10",
-            lambda: [_vit(None)] + [_vit("gmm", **({} if i == "official" else {"init": i})) for i in ("official", "identity", "zeros", "local")],
+            lambda: [_vit(None)] + [_vit("gmm", init=i) for i in ("official", "identity", "zeros", "local")],
         ),
         Experiment(
             "exp3",
             "Experiment 3: GMM-ViT against Swin and CaiT, with and without GMM, and their cost",
-            lambda: [_vit(None), _vit("gmm")]
-            + [dict(model=m, mask=mask, dataset="cifar10") for m in ("swin", "cait") for mask in (None, "gmm")],
+            lambda: (
+                [_vit(None), _vit("gmm")]
+                + [dict(model=m, mask=mask, dataset="cifar10") for m in ("swin", "cait") for mask in (None, "gmm")]
+            ),
         ),
         Experiment(
             "elm",
@@ -171,23 +189,158 @@ def matches(config: RunConfig, only: Optional[str]) -> bool:
     return True
 
 
-def _index(results: Path) -> Dict[str, Path]:
-    """key -> result file, over every experiment folder."""
-    index = {}
-    for f in sorted(results.glob("*/*.json")):
+def _store(results: Optional[str | Path], store: Optional[Store]) -> Store:
+    return store if store is not None else Store(results_dir(results))
+
+
+def recorded(name: str, results: Optional[str | Path] = None, store: Optional[Store] = None) -> List[Dict[str, Any]]:
+    """The run records an experiment lists, sorted by run name (every preset)."""
+    get_experiment(name)  # a clear error for an unknown name
+    return _store(results, store).load(name)
+
+
+def missing_runs(
+    name: str,
+    preset: str = "cpu",
+    results: Optional[str | Path] = None,
+    dataset: Optional[str] = None,
+    store: Optional[Store] = None,
+) -> List[RunConfig]:
+    """The runs of an experiment's grid that it does not list with a readable record yet.
+
+    A run is identified by its key, so a run recorded under an older configuration (an
+    older preset, other defaults) is missing here even though a record with its name exists.
+    """
+    store = _store(results, store)
+    listed = set(store.experiment(name))
+    return [c for c in get_experiment(name).configs(preset, dataset) if c.key() not in listed or c.key() not in store]
+
+
+def stale_runs(
+    name: str, preset: str = "cpu", results: Optional[str | Path] = None, store: Optional[Store] = None
+) -> List[Dict[str, Any]]:
+    """Records an experiment lists at ``preset`` that no run of its current grid has (an older configuration)."""
+    records = [r for r in recorded(name, results, store) if r["config"].get("preset") == preset]
+    if preset not in PRESETS:
+        return records
+    experiment = get_experiment(name)
+    current = {c.key() for c in experiment.configs(preset)}
+    for dataset in {r["config"].get("dataset") for r in records}:
         try:
-            index.setdefault(json.loads(f.read_text())["key"], f)
-        except (ValueError, KeyError, OSError):
+            current |= {c.key() for c in experiment.configs(preset, dataset)}
+        except ValueError:  # a data set this version does not know
             continue
-    return index
+    return [r for r in records if r["key"] not in current]
 
 
-def _keep_weights(model_state: Dict[str, torch.Tensor], target: Path, limit_bytes: int = 2 << 20) -> Optional[str]:
-    size = sum(t.numel() * t.element_size() for t in model_state.values())
-    if size >= limit_bytes:
+def keeps_weights(config: RunConfig) -> bool:
+    """Whether the store keeps this run's final weights: some experiment's ``weights`` filter selects it."""
+    key = config.key()
+    for e in EXPERIMENTS.values():
+        if e.weights and matches(config, e.weights):
+            for dataset in (None, config.dataset):
+                if key in {c.key() for c in e.configs(config.preset, dataset)}:
+                    return True
+    return False
+
+
+# Weights of bigger models (the paper preset's) are not kept: the repository stays small.
+WEIGHTS_LIMIT_BYTES = 2 << 20
+
+
+class RunOutcome(dict):
+    """Run names by outcome ("trained", "skipped", "reused", "missing_data", "failed", "corrupt"),
+    with ``reasons``: a one-line reason per run (or file) that did not succeed."""
+
+    OUTCOMES = ("trained", "skipped", "reused", "missing_data", "failed", "corrupt")
+
+    def __init__(self) -> None:
+        super().__init__({k: [] for k in self.OUTCOMES})
+        self.reasons: Dict[str, str] = {}
+
+    @property
+    def ok(self) -> bool:
+        """True when no run failed or lacked data and no file was corrupt."""
+        return not (self["missing_data"] or self["failed"] or self["corrupt"])
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One training, as a worker process receives it (everything picklable)."""
+
+    config: RunConfig
+    out_dir: str
+    root: Optional[str]
+    device: Optional[str]
+    progress: bool
+    compile: Optional[bool]
+    data_pipeline: Optional[str]
+    threads: Optional[int] = None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _train_job(job: _Job) -> Tuple[str, Any]:
+    """Train one run (in this process or a worker): ("ok", result), ("missing_data", why) or ("failed", why)."""
+    import torch
+
+    from .data import DataNotFoundError
+    from .train import train
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    extra = {k: v for k, v in (("compile", job.compile), ("data_pipeline", job.data_pipeline)) if v is not None}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="no checkpoint in")  # the runner always resumes when it can
+        try:
+            result = train(
+                job.config, job.out_dir, resume=True, root=job.root, device=job.device, progress=job.progress, **extra
+            )
+        except DataNotFoundError as e:
+            return "missing_data", _one_line(e)
+        except Exception as e:  # one failed run must not stop the others; the reason is reported
+            return "failed", f"{type(e).__name__}: {_one_line(e)}"
+    return "ok", result
+
+
+def _final_weights(out_dir: Path) -> Optional[Path | Dict[str, Any]]:
+    """The trained weights train() left in ``out_dir``: ``weights.pt``, else the checkpoint's model."""
+    import torch
+
+    if (out_dir / "weights.pt").is_file():
+        return out_dir / "weights.pt"
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.is_file():
+        return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
+    return None
+
+
+def _weights_size(weights: Path | Dict[str, Any]) -> int:
+    if isinstance(weights, Path):
+        return weights.stat().st_size
+    return sum(t.numel() * t.element_size() for t in weights.values())
+
+
+def _resolve_device(device: Optional[str]) -> Optional[str]:
+    """Check a device name before any data loads (ValueError naming it)."""
+    if device is None:
         return None
-    save_torch(target, model_state)
-    return target.name
+    from . import train as train_module
+
+    resolve = getattr(train_module, "resolve_device", None)
+    if resolve is not None:
+        return str(resolve(device))
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r} ({_one_line(e)}); use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return device
 
 
 def run_experiment(
@@ -201,8 +354,16 @@ def run_experiment(
     device: Optional[str] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> Dict[str, List[str]]:
-    """Train every missing run of an experiment, one after another.
+    parallel: int = 1,
+    compile: Optional[bool] = None,
+    data_pipeline: Optional[str] = None,
+) -> RunOutcome:
+    """Train every run of an experiment that the store lacks, and list them all under the experiment.
+
+    Everything is checked before any data loads: the experiment, preset, filter, every
+    run's configuration, the device and the folders. A run another experiment already
+    has is added to this one's list (reused); a run in progress resumes from
+    ``work_dir``. The parent process alone writes the store.
 
     Args:
         name: experiment name (see :func:`list_experiments`).
@@ -213,54 +374,110 @@ def run_experiment(
         work_dir: folder for checkpoints of runs in progress.
         root: data root.
         device: torch device.
-        progress: tqdm bars.
+        progress: tqdm bars (sequential runs only).
         log: where one-line status messages go.
+        parallel: train this many runs side by side, each in its own process (spawned)
+            with ``cpu_count // parallel`` torch threads; each run is seeded, checkpointed,
+            resumed and recorded as if it ran alone.
+        compile: ``torch.compile`` the models (None: train()'s default).
+        data_pipeline: "auto", "cpu" or "gpu" (None: train()'s default).
 
     Returns:
-        Run names by outcome: "trained", "skipped" (already done), "reused" (same
-        config done elsewhere), "missing_data".
+        A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed),
+        "reused" (recorded for another experiment, now listed here too), "missing_data",
+        "failed", "corrupt" (files set aside)), with a reason for each failure.
     """
     experiment = get_experiment(name)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choices: {', '.join(PRESETS)}")
-    results = results_dir(results)
-    outcome: Dict[str, List[str]] = {"trained": [], "skipped": [], "reused": [], "missing_data": []}
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
+        raise ValueError(f"parallel must be a positive int, got {parallel!r}")
     configs = [c for c in experiment.configs(preset, dataset) if matches(c, only)]
     if not configs:
         raise ValueError(f"filter {only!r} matches no run of {name!r}")
+    device = _resolve_device(device)
+    store = Store(results_dir(results), repair=True)
+    store.check_writable()
+    from .store import check_folder_writable
+
+    check_folder_writable(work_dir, "work folder")
+    if legacy_folders(store.root):
+        log(f"{store.root}: results in the old layout, moving them into the store")
+        migrate(store.root, keep_weights=lambda r: keeps_weights(RunConfig.from_result(r)), log=log)
+
+    outcome = RunOutcome()
+    listed = set(store.experiment(name))
+    todo: List[RunConfig] = []
     for config in configs:
-        run = run_file_name(config)
-        target = results / name / f"{run}.json"
-        key = config.key()
-        if target.exists() and json.loads(target.read_text()).get("key") == key:
+        run, key = run_file_name(config), config.key()
+        if store.get(key) is None:
+            todo.append(config)
+        elif key in listed:
             outcome["skipped"].append(run)
-            continue
-        same = _index(results).get(key)
-        if same is not None and same != target:
-            data = json.loads(same.read_text())
-            data["experiment"] = name
-            # name the run that was trained, not a copy of it
-            data["reused_from"] = data.get("reused_from") or str(same.relative_to(results))
-            write_json(target, data)
-            weights = same.with_name(same.stem + ".weights.pt")
-            if weights.exists():
-                shutil.copyfile(weights, target.with_name(f"{run}.weights.pt"))
+        else:
+            store.add(name, [key])
             outcome["reused"].append(run)
-            log(f"{name}/{run}: same config as {data['reused_from']}, reused")
-            continue
-        log(f"{name}/{run}: training ({config.key()})")
-        try:
-            result = train(config, Path(work_dir) / name / run, resume=True, root=root, device=device, progress=progress)
-        except DataNotFoundError as e:
-            outcome["missing_data"].append(run)
-            log(f"{name}/{run}: not run, data missing: {e}")
-            continue
-        state = torch.load(Path(work_dir) / name / run / "checkpoint.pt", map_location="cpu", weights_only=False)
-        result["weights_file"] = _keep_weights(state["model"], target.with_name(f"{run}.weights.pt"))
-        result["experiment"] = name
-        write_json(target, result)
+            log(f"{name}/{run}: already recorded ({key}), listed")
+    for entry in store.set_aside:
+        outcome["corrupt"].append(str(entry.path))
+        outcome.reasons[str(entry.path)] = str(entry)
+        log(str(entry))
+
+    def finish(config: RunConfig, status: str, payload: Any, out_dir: Path) -> None:
+        run = run_file_name(config)
+        if status != "ok":
+            outcome[status].append(run)
+            outcome.reasons[run] = payload
+            log(f"{name}/{run}: not trained, {'data missing' if status == 'missing_data' else 'failed'}: {payload}")
+            return
+        weights = _final_weights(out_dir) if keeps_weights(config) else None
+        if weights is not None and _weights_size(weights) >= WEIGHTS_LIMIT_BYTES:
+            weights = None
+        record = {k: v for k, v in payload.items() if k not in ("experiment", "reused_from", "weights_file")}
+        record["trained_for"] = name
+        record["parallel"] = parallel
+        store.put(record, weights)
+        store.add(name, [record["key"]])
         outcome["trained"].append(run)
-        log(f"{name}/{run}: best top-1 {result['best_top1']:.2f}, final {result['final_top1']:.2f}")
+        log(f"{name}/{run}: best top-1 {payload['best_top1']:.2f}, final {payload['final_top1']:.2f}")
+
+    jobs = []
+    for config in todo:
+        out_dir = Path(work_dir) / f"{run_file_name(config)}-{config.key()}"
+        jobs.append(
+            _Job(
+                config,
+                str(out_dir),
+                None if root is None else str(root),
+                device,
+                progress and parallel == 1,
+                compile,
+                data_pipeline,
+            )
+        )
+    if parallel == 1:
+        for job in jobs:
+            log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()})")
+            status, payload = _train_job(job)
+            finish(job.config, status, payload, Path(job.out_dir))
+    elif jobs:
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+        jobs = [dataclasses.replace(job, threads=threads) for job in jobs]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=context) as pool:
+            pending = {}
+            for job in jobs:
+                log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a worker, {threads} threads")
+                pending[pool.submit(_train_job, job)] = job
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    try:
+                        status, payload = future.result()
+                    except Exception as e:  # the worker process itself died
+                        status, payload = "failed", f"{type(e).__name__}: {_one_line(e)}"
+                    finish(job.config, status, payload, Path(job.out_dir))
     return outcome
 
 

@@ -12,15 +12,30 @@ from typing import Any, Callable, Dict, Union
 
 import torch
 
-__all__ = ["atomic_write", "write_json", "save_torch", "environment", "git_commit"]
+__all__ = ["atomic_write", "atomic_copy", "write_json", "save_torch", "environment", "git_commit"]
 
 PathLike = Union[str, os.PathLike]
 
 
-def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
-    """Write ``path`` through ``write(tmp)`` into a temporary sibling, then rename it.
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the folder's entry is on disk too.
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems that refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
 
-    A reader (or a run killed mid-write) sees the old file or the new one, never half.
+
+def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through ``write(tmp)`` into a temporary sibling, fsync it, rename it, fsync the folder.
+
+    A reader (or a run killed mid-write, or a machine losing power) sees the old file
+    or the new one, never half.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +50,15 @@ def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def atomic_copy(src: PathLike, dst: PathLike) -> Path:
+    """Atomically copy the file ``src`` to ``dst`` (see :func:`atomic_write`)."""
+    import shutil
+
+    return atomic_write(dst, lambda p: shutil.copyfile(src, p))
 
 
 def write_json(path: PathLike, data: Any) -> Path:

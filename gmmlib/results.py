@@ -1,9 +1,10 @@
 """Read the recorded runs in ``results/`` and set them beside the paper's numbers.
 
 Every number the book shows comes from here: either a run of this library recorded
-in ``results/<experiment>/<run>.json`` (with its configuration, history and
-provenance) or the paper's published value (:func:`paper`), labelled as such.
-Where a run does not exist yet, the tables say so and give the command that makes it.
+in the results store (:mod:`gmmlib.store`: one record per run, with its configuration,
+history and provenance; read through :func:`gmmlib.experiments.recorded`) or the
+paper's published value (:func:`paper`), labelled as such. Where a run does not exist
+yet, the tables say so and give the command that makes it.
 
 The table helpers return ``pandas.DataFrame`` objects (pandas is in the ``book``
 extra); the plot helpers draw on matplotlib axes.
@@ -18,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .experiments import get_experiment, results_dir, run_command, run_file_name
+from .experiments import get_experiment, missing_runs, recorded, run_command, run_file_name, stale_runs
+from .options import non_default_options
 
 __all__ = [
     "load",
@@ -31,6 +33,7 @@ __all__ = [
     "compare",
     "gains_by_option",
     "missing",
+    "stale",
     "plot_curves",
     "plot_kernels",
     "MODEL_NAMES",
@@ -38,6 +41,8 @@ __all__ = [
 
 MODEL_NAMES = {"vit": "ViT", "swin": "Swin", "cait": "CaiT", "pit": "PiT", "t2t": "T2T"}
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "tiny-imagenet": "Tiny-ImageNet"}
+# Options a label shows even at their default: the RetNet decay's variants differ in their distance.
+_ALWAYS_SHOWN = {"retnet": ("distance",)}
 _MASK_NAMES = {"gmm": "GMM", "elm": "ELM", "retnet": "RetNet", "alibi2d": "ALiBi-2D", "relpos": "RelPos"}
 
 
@@ -50,10 +55,8 @@ def _pandas():
 
 
 def load(experiment: str, results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
-    """All recorded runs of an experiment (the result JSONs), sorted by run name."""
-    get_experiment(experiment)  # clear error for an unknown name
-    folder = results_dir(results) / experiment
-    return [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    """All recorded runs of an experiment (their records), sorted by run name."""
+    return recorded(experiment, results)
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +71,16 @@ def label(config: Dict[str, Any]) -> str:
     if config.get("mask"):
         name = f"{_MASK_NAMES.get(config['mask'], config['mask'])}-{name}"
     details = []
-    for k, v in sorted((config.get("mask_options") or {}).items()):
+    options = config.get("mask_options") or {}
+    always = _ALWAYS_SHOWN.get(config.get("mask"), ())
+    try:  # options at their defaults say nothing, except the one that tells a mask's variants apart
+        shown = {
+            **non_default_options(config.get("mask"), options),
+            **{k: v for k, v in options.items() if k in always},
+        }
+    except ValueError:
+        shown = dict(options)
+    for k, v in sorted(shown.items()):
         details.append(f"K={v}" if k == "num_kernels" else str(v) if k == "distance" else f"{k}={v}")
     if config.get("pool"):
         details.append(config["pool"].upper())
@@ -77,9 +89,13 @@ def label(config: Dict[str, Any]) -> str:
 
 def runs(experiment: str, results: Optional[str | Path] = None):
     """One row per recorded run: configuration, top-1, cost, speed and time."""
+    return _runs_frame(load(experiment, results))
+
+
+def _runs_frame(records: List[Dict[str, Any]]):
     pd = _pandas()
     rows = []
-    for r in load(experiment, results):
+    for r in records:
         c = r["config"]
         rows.append(
             {
@@ -111,8 +127,11 @@ def _spread(values: List[float]) -> float:
 
 def summary(experiment: str, results: Optional[str | Path] = None):
     """One row per configuration, aggregated over seeds (mean, sample std, min, max)."""
+    return _summary_frame(runs(experiment, results))
+
+
+def _summary_frame(df):
     pd = _pandas()
-    df = runs(experiment, results)
     if df.empty:
         return df
     keys = ["label", "model", "mask", "mask_options", "pool", "dataset", "preset"]
@@ -213,11 +232,15 @@ def _paper_cell(config: Dict[str, Any]) -> float:
     table = paper()["main_table"]
     mask = config.get("mask") or "none"
     pool_ok = config.get("pool") in (None, "gap" if config["model"] == "vit" else None)
+    try:
+        default_options = not non_default_options(config.get("mask"), config.get("mask_options"))
+    except ValueError:
+        default_options = False
     if (
         config["model"] not in table["rows"]
         or config["dataset"] not in table["datasets"]
         or mask not in ("none", "gmm")
-        or (config.get("mask_options") or {}) not in ({}, {"num_kernels": 5}, {"init": "official"})
+        or not default_options
         or not pool_ok
     ):
         return float("nan")
@@ -235,11 +258,12 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     before its masks; the baselines' own gain is NaN.
     """
     pd = _pandas()
-    df = runs(experiment, results)
-    if df.empty or not (df["preset"] == preset).any():
+    records = load(experiment, results)  # read once; the tables below are views of it
+    all_runs = _runs_frame(records)
+    if all_runs.empty or not (all_runs["preset"] == preset).any():
         return pd.DataFrame()
-    df = df[df["preset"] == preset]
-    configs = {r["name"]: r["config"] for r in load(experiment, results)}
+    df = all_runs[all_runs["preset"] == preset]
+    configs = {r["name"]: r["config"] for r in records if r["config"]["preset"] == preset}
     rows = []
     # rows in the experiment's own order (its grid lists each baseline before its masks)
     grid = get_experiment(experiment).configs(preset)
@@ -249,7 +273,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     def position(items: List[str], item: str) -> int:
         return items.index(item) if item in items else len(items)
 
-    table = summary(experiment, results).query("preset == @preset").to_dict("records")
+    table = _summary_frame(all_runs).query("preset == @preset").to_dict("records")
     table.sort(key=lambda r: (position(datasets, r["dataset"]), position(labels, r["label"])))
     for row in table:
         same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
@@ -291,19 +315,28 @@ def gains_by_option(
     table = compare(experiment, results, preset)
     if table.empty:
         return {}
-    options = {label(r["config"]): r["config"].get("mask_options") or {} for r in load(experiment, results)}
+    options = {
+        label(r["config"]): r["config"].get("mask_options") or {}
+        for r in load(experiment, results)
+        if r["config"]["preset"] == preset
+    }
     table = table[table["gain"].notna()]
     return {options[name].get(option, default): gain for name, gain in zip(table["label"], table["gain"])}
 
 
 def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
-    """Commands that would produce the runs of ``experiment`` not recorded yet."""
-    folder = results_dir(results) / experiment
-    out = []
-    for config in get_experiment(experiment).configs(preset):
-        if not (folder / f"{run_file_name(config)}.json").exists():
-            out.append(run_command(experiment, preset, run_file_name(config)))
-    return out
+    """Commands that would produce the runs of ``experiment`` not recorded yet.
+
+    A run is recorded when the experiment lists a record with the key of its current
+    configuration (:func:`gmmlib.experiments.missing_runs`); a record made under an older
+    configuration does not count (see :func:`stale`).
+    """
+    return [run_command(experiment, preset, run_file_name(c)) for c in missing_runs(experiment, preset, results)]
+
+
+def stale(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
+    """Names of the runs ``experiment`` lists at ``preset`` that were recorded under an older configuration."""
+    return [r["name"] for r in stale_runs(experiment, preset, results)]
 
 
 def plot_curves(
