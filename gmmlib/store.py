@@ -2,9 +2,9 @@
 
 Layout of a results folder (default: ``results/`` of this checkout)::
 
-    runs/<key>.json            one record per trained run: its configuration, history, top-1,
+    records/<key>.json         one record per trained run: its configuration, history, top-1,
                                cost, learned mask parameters and provenance
-    runs/<key>.weights.pt      its final weights, kept only for runs a chapter loads
+    records/<key>.weights.pt   its final weights, kept only for runs a chapter loads
     experiments/<name>.json    {"experiment": name, "runs": [key, ...]}
 
 A run's key is :func:`gmmlib.config.config_key` of its configuration, so a run that
@@ -36,7 +36,7 @@ from .provenance import atomic_copy, save_torch, write_json
 __all__ = ["Store", "SetAside", "Migration", "migrate", "legacy_folders", "check_folder_writable"]
 
 PathLike = Union[str, os.PathLike]
-RUNS, EXPERIMENTS = "runs", "experiments"
+RUNS, EXPERIMENTS = "records", "experiments"
 _LEGACY_FIELDS = ("experiment", "reused_from", "weights_file")
 
 
