@@ -3,7 +3,7 @@
 ``gmmlib run EXPERIMENT --preset cpu`` trains every run of the grid that the results
 store (:mod:`gmmlib.store`) does not hold yet, one after another or ``--parallel N``
 side by side. A run is stored once, under the key of its full configuration
-(``results/runs/<key>.json``); an experiment is the list of keys it uses
+(``results/records/<key>.json``); an experiment is the list of keys it uses
 (``results/experiments/<name>.json``), so a run that another experiment already has is
 referenced, never trained twice nor copied. Checkpoints live in ``runs/`` (not
 committed); a stopped runner started again resumes the runs it was in.

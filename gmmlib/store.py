@@ -118,7 +118,7 @@ class Store:
 
     # ---- paths -------------------------------------------------------------------------
     @property
-    def runs_dir(self) -> Path:
+    def records_dir(self) -> Path:
         return self.root / RUNS
 
     @property
@@ -126,10 +126,10 @@ class Store:
         return self.root / EXPERIMENTS
 
     def record_path(self, key: str) -> Path:
-        return self.runs_dir / f"{key}.json"
+        return self.records_dir / f"{key}.json"
 
     def weights_path(self, key: str) -> Path:
-        return self.runs_dir / f"{key}.weights.pt"
+        return self.records_dir / f"{key}.weights.pt"
 
     def index_path(self, experiment: str) -> Path:
         return self.experiments_dir / f"{experiment}.json"
@@ -137,7 +137,7 @@ class Store:
     def check_writable(self) -> None:
         """Raise a clear ValueError when the results folder cannot be written (before any training)."""
         check_folder_writable(self.root, "results folder")
-        for sub in (self.runs_dir, self.experiments_dir):
+        for sub in (self.records_dir, self.experiments_dir):
             if sub.exists() and not sub.is_dir():
                 raise ValueError(f"{sub} is a file; the results folder needs a folder there")
 
@@ -171,9 +171,9 @@ class Store:
 
     def keys(self) -> List[str]:
         """The keys of the records present (by file name; not read)."""
-        if not self.runs_dir.is_dir():
+        if not self.records_dir.is_dir():
             return []
-        return sorted(p.name[: -len(".json")] for p in self.runs_dir.glob("*.json") if not p.name.startswith("."))
+        return sorted(p.name[: -len(".json")] for p in self.records_dir.glob("*.json") if not p.name.startswith("."))
 
     def __contains__(self, key: str) -> bool:
         return self.record_path(key).is_file()
