@@ -29,7 +29,15 @@ def test_quick_run_writes_result_with_provenance(tmp_path):
     assert on_disk["key"] == result["key"] == config.key()
     assert len(on_disk["history"]) == PRESETS["quick"].epochs
     for h in on_disk["history"]:
-        assert {"epoch", "train_loss", "test_top1", "lr", "epoch_seconds", "images_per_second", "data_wait_share"} <= set(h)
+        assert {
+            "epoch",
+            "train_loss",
+            "test_top1",
+            "lr",
+            "epoch_seconds",
+            "images_per_second",
+            "data_wait_share",
+        } <= set(h)
     assert on_disk["best_top1"] == max(h["test_top1"] for h in on_disk["history"])
     assert on_disk["final_top1"] == on_disk["history"][-1]["test_top1"]
     assert on_disk["versions"]["torch"] == torch.__version__
@@ -55,7 +63,12 @@ def test_existing_checkpoint_needs_resume_and_the_same_config(tmp_path):
     with pytest.raises(FileExistsError, match="pass resume=True"):
         train(config, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="belongs to another config"):
-        train(RunConfig(dataset="synthetic", preset="quick", epochs=1, seed=1), tmp_path / "run", resume=True, progress=False)
+        train(
+            RunConfig(dataset="synthetic", preset="quick", epochs=1, seed=1),
+            tmp_path / "run",
+            resume=True,
+            progress=False,
+        )
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path, monkeypatch):
@@ -96,7 +109,17 @@ def _cli(*args, cwd=ROOT, **kw):
 
 
 def test_cli_reports_bad_input_with_exit_code_2(tmp_path):
-    p = _cli("train", "--preset", "quick", "--dataset", "nope", "--out", str(tmp_path / "x"), stderr=subprocess.PIPE, text=True)
+    p = _cli(
+        "train",
+        "--preset",
+        "quick",
+        "--dataset",
+        "nope",
+        "--out",
+        str(tmp_path / "x"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2 and "unknown data set" in err and "nope" in err
 
@@ -132,3 +155,79 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
     wb = torch.load(killed_dir / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_both_data_pipelines_walk_the_same_order(tmp_path):
+    """The gpu path (DeviceLoader, here on CPU tensors) and the cpu path (DataLoader) see the same
+    images in the same order each epoch; only the augmentation draws differ."""
+    config = RunConfig(dataset="synthetic", preset="quick")
+    runs = {p: train_mod.setup(config, tmp_path / p, data_pipeline=p) for p in ("cpu", "gpu")}
+    for epoch in (0, 1):
+        labels = {p: torch.cat([y for _, y in run.batches(epoch)]) for p, run in runs.items()}
+        assert torch.equal(labels["cpu"], labels["gpu"])
+        assert len(labels["cpu"]) == runs["cpu"].steps_per_epoch * PRESETS["quick"].batch_size
+    x_cpu, _ = next(iter(runs["cpu"].batches(0)))
+    x_gpu, _ = next(iter(runs["gpu"].batches(0)))
+    assert x_cpu.shape == x_gpu.shape and x_gpu.dtype == torch.float32
+    assert not (tmp_path / "cpu").exists(), "setup writes nothing"
+
+
+def test_gpu_pipeline_trains_and_is_recorded(tmp_path):
+    result = train(
+        RunConfig(dataset="synthetic", preset="quick"), tmp_path / "run", progress=False, data_pipeline="gpu"
+    )
+    assert result["data_pipeline"] == "gpu" and result["compiled"] is False
+    assert result["history"][-1]["train_loss"] < result["history"][0]["train_loss"] + 0.5
+    weights = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert weights.keys() == ckpt["model"].keys() and all(torch.equal(weights[k], ckpt["model"][k]) for k in weights)
+
+
+def test_defaults_for_pipeline_and_compile():
+    cpu, quick, paper = torch.device("cpu"), PRESETS["quick"], PRESETS["paper"]
+    assert train_mod.resolve_data_pipeline(None, cpu) == "cpu"
+    assert train_mod.resolve_data_pipeline("auto", torch.device("cuda")) == "gpu"
+    assert train_mod.resolve_data_pipeline("gpu", cpu) == "gpu"
+    assert train_mod.resolve_compile(None, torch.device("cuda"), paper) is True
+    assert train_mod.resolve_compile(None, torch.device("cuda"), quick) is False
+    assert train_mod.resolve_compile(None, cpu, paper) is False
+    assert train_mod.resolve_compile(False, torch.device("cuda"), paper) is False
+    with pytest.raises(ValueError, match="unknown data pipeline 'tpu'; choose one of: auto, cpu, gpu"):
+        train_mod.resolve_data_pipeline("tpu", cpu)
+
+
+def test_bad_devices_are_named(monkeypatch):
+    with pytest.raises(ValueError, match="unknown device 'bogus'; use cpu, cuda or cuda:N"):
+        train_mod.resolve_device("bogus")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'cuda' asked for, but this machine has no CUDA GPU"):
+        train_mod.resolve_device("cuda")
+    assert train_mod.resolve_device(None) == torch.device("cpu")
+
+
+def test_early_failures_leave_nothing_behind(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match=f"{blocker} is a file, not a folder"):
+        train(RunConfig(dataset="synthetic", preset="quick"), blocker / "run", progress=False)
+    with pytest.raises(ValueError, match="unknown device"):
+        train(RunConfig(dataset="synthetic", preset="quick"), tmp_path / "a", device="bogus", progress=False)
+    with pytest.raises(ValueError, match="unknown data set"):
+        train(RunConfig(dataset="nope", preset="quick"), tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_resume_without_checkpoint_warns_and_bad_checkpoints_are_named(tmp_path):
+    config = RunConfig(dataset="synthetic", preset="quick", epochs=1)
+    with pytest.warns(UserWarning, match="no checkpoint in .*run: starting fresh"):
+        train(config, tmp_path / "run", resume=True, progress=False)
+    other = RunConfig(dataset="synthetic", preset="quick", epochs=1, seed=4)
+    with pytest.raises(ValueError, match=r"belongs to another config .*seed: checkpoint 0, this run 4"):
+        train(other, tmp_path / "run", resume=True, progress=False)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{ckpt} is not a readable checkpoint .*delete it"):
+        train(config, tmp_path / "run", resume=True, progress=False)
+    ckpt.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"{ckpt} is not a readable checkpoint"):
+        train(config, tmp_path / "run", resume=True, progress=False)
