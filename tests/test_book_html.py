@@ -34,6 +34,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT_PAGES = {"front-page.png": "index.html", "chapter-02.png": "book/02_retnet_convolution.html"}
 
 sys.path.insert(0, str(ROOT / "tools"))
+import badges  # the launch addresses, built from _config.yml as the README's badges are
 import build_book
 
 BROWSER_FLAGS = [
@@ -251,3 +252,34 @@ def test_screenshots_of_the_front_page_and_a_chapter(html, server, driver):
         assert (ARTIFACTS / name).stat().st_size > 10_000
         driver.set_window_size(1280, 1000)
     assert re.search(r"RetNet", driver.title + driver.page_source)
+
+
+def test_every_chapter_has_a_binder_button(html, server, driver):
+    """Every chapter (a notebook page) has a launch menu whose Binder button opens that chapter's
+    notebook on mybinder.org, at the address the README's Binder badge uses for the first one."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chapters = [doc for doc in build_book.toc_files(STAGE) if (STAGE / f"{doc}.ipynb").is_file()]
+    assert chapters, "no notebook among the pages of _toc.yml"
+    problems: list[str] = []
+    for doc in chapters:
+        want = badges.binder_url(f"{doc}.ipynb")
+        driver.get(f"{server}/{doc}.html")
+        links = driver.find_elements(By.CSS_SELECTOR, f'.dropdown-launch-buttons a[href="{want}"]')
+        if not links:
+            menu = driver.find_elements(By.CSS_SELECTOR, ".dropdown-launch-buttons a")
+            found = [a.get_attribute("href") for a in menu]
+            problems.append(f"{doc}.html: no Binder button for {want} (launch links: {found})")
+            continue
+        driver.find_element(By.CSS_SELECTOR, ".dropdown-launch-buttons .dropdown-toggle").click()
+        try:
+            WebDriverWait(driver, 10).until(EC.visibility_of(links[0]))
+        except TimeoutException:
+            problems.append(f"{doc}.html: the Binder button stays hidden after opening the launch menu")
+            continue
+        if links[0].text.strip() != "Binder":
+            problems.append(f"{doc}.html: the Binder button reads {links[0].text!r}")
+    assert not problems, "\n".join(problems)
