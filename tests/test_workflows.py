@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import tomllib
@@ -124,7 +125,8 @@ def _readme_commands() -> dict[str, str]:
 
 
 def test_both_workflows_exist():
-    assert sorted(p.name for p in WORKFLOWS.glob("*.y*ml")) == ["book.yml", "ci.yml"]
+    assert {"book.yml", "ci.yml"} <= {p.name for p in WORKFLOWS.glob("*.y*ml")}
+    assert not list(WORKFLOWS.glob("*.yaml")), "use .yml: the linters below read *.yml"
 
 
 def test_actionlint_finds_nothing():
@@ -281,7 +283,8 @@ def test_build_book_runs_jupyter_book_into_build_html(tmp_path, monkeypatch):
         def wait(self):
             return 0
 
-    monkeypatch.setattr(build_book.subprocess, "Popen", FakeJupyterBook)
+    fake = SimpleNamespace(Popen=FakeJupyterBook, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT)
+    monkeypatch.setattr(build_book, "subprocess", fake)  # build_book's own name only
     assert build_book.build(ROOT, None, tmp_path / "log.txt") == 0
     cmd = seen["cmd"]
     assert cmd[1:3] == ["build", str(ROOT)]
