@@ -282,6 +282,14 @@ def _without(record: Mapping[str, Any], names: Iterable[str]) -> Dict[str, Any]:
     return {k: v for k, v in record.items() if k not in names}
 
 
+def _content(record: Mapping[str, Any]) -> Dict[str, Any]:
+    """What makes two old files the same run: all but where they were filed and derived names."""
+    out = _without(record, (*_LEGACY_FIELDS, "key", "name"))
+    config = dict(out["config"])
+    config["mask_options"] = RunConfig.from_result(record).normalised_mask_options()
+    return {**out, "config": config}
+
+
 def migrate(
     root: PathLike,
     keep_weights: Optional[Callable[[Dict[str, Any]], bool]] = None,
@@ -323,9 +331,13 @@ def migrate(
 
     removable: List[Path] = []
     for key, files in groups.items():
-        # the trained run, not one of its copies
-        path, original = next(((p, o) for p, o in files if not o.get("reused_from")), files[0])
-        same = [(p, o) for p, o in files if _without(o, _LEGACY_FIELDS) == _without(original, _LEGACY_FIELDS)]
+        # the trained run, not one of its copies: the file the copies name, else one that names none
+        named = {o.get("reused_from") for _, o in files}
+        path, original = next(
+            ((p, o) for p, o in files if str(p.relative_to(root)) in named),
+            next(((p, o) for p, o in files if not o.get("reused_from")), files[0]),
+        )
+        same = [(p, o) for p, o in files if _content(o) == _content(original)]
         for p, _ in files:
             if all(p != q for q, _ in same):
                 report.left.append(str(p.relative_to(root)))

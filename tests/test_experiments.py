@@ -1,11 +1,10 @@
 """The experiment registry and runner (quick preset, synthetic data) and the results helpers."""
 
-import json
-
 import pytest
 
 from gmmlib import results as R
-from gmmlib.experiments import EXPERIMENTS, get_experiment, matches, run_experiment
+from gmmlib.experiments import EXPERIMENTS, get_experiment, keeps_weights, matches, run_experiment
+from gmmlib.store import Store
 from gmmlib.train import RunConfig
 
 
@@ -20,7 +19,7 @@ def quick(name, tmp_path, **kw):
         preset="quick",
         dataset="synthetic",
         results=tmp_path / "results",
-        work_dir=tmp_path / "runs",
+        work_dir=tmp_path / "work",
         progress=False,
         log=lambda s: None,
         **kw,
@@ -54,24 +53,31 @@ def test_registry_has_the_papers_experiments_with_valid_configs():
 def test_one_run_of_each_experiment_end_to_end(name, tmp_path):
     first = EXPERIMENTS[name].configs("quick", "synthetic")[-1]  # the last one carries the experiment's mask
     out = quick(name, tmp_path, only=f"{first.name()}-quick")
-    assert out["trained"] == [f"{first.name()}-quick"]
-    data = json.loads((tmp_path / "results" / name / f"{first.name()}-quick.json").read_text())
-    assert data["key"] == first.key() and data["experiment"] == name
-    assert data["weights_file"] and (tmp_path / "results" / name / data["weights_file"]).exists()
+    assert out["trained"] == [f"{first.name()}-quick"] and out.ok
+    store = Store(tmp_path / "results")
+    record = store.get(first.key())
+    assert record["key"] == first.key() and record["trained_for"] == name and record["parallel"] == 1
+    assert store.experiment(name) == [first.key()]
+    assert bool(record["weights_file"]) == keeps_weights(first)  # weights only where a chapter loads them
 
 
-def test_done_runs_are_skipped_and_same_configs_reused(tmp_path):
+def test_done_runs_are_skipped_and_same_configs_referenced_not_copied(tmp_path):
     assert len(quick("pooling", tmp_path)["trained"]) == 4
     again = quick("pooling", tmp_path)
     assert again["trained"] == [] and len(again["skipped"]) == 4
     elm = quick("elm", tmp_path)  # ViT and GMM-ViT with GAP were done under "pooling"
     assert len(elm["reused"]) == 2 and len(elm["trained"]) == 1
-    reused = json.loads((tmp_path / "results" / "elm" / "vit-gmm-gap-synthetic-s0-quick.json").read_text())
-    assert reused["reused_from"] == "pooling/vit-gmm-gap-synthetic-s0-quick.json"
-    # a copy of a copy still names the run that was trained
+    store = Store(tmp_path / "results")
+    assert len(store.keys()) == 5  # one record per run: 4 pooling runs and the ELM run
+    shared = set(store.experiment("pooling")) & set(store.experiment("elm"))
+    assert len(shared) == 2 and all(store.get(k)["trained_for"] == "pooling" for k in shared)
     assert quick("retnet", tmp_path, only="mask=none")["reused"] == ["vit-none-gap-synthetic-s0-quick"]
-    again = json.loads((tmp_path / "results" / "retnet" / "vit-none-gap-synthetic-s0-quick.json").read_text())
-    assert again["reused_from"] == "pooling/vit-none-gap-synthetic-s0-quick.json"
+    assert len(store.keys()) == 5
+    files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
+    assert len({p.read_bytes() for p in files}) == len(files)  # no two identical files
+    # the weights of the headline's seed-0 runs (chapter 8 loads them) are kept once, whoever trained them
+    kept = [k for k in store.keys() if store.get(k)["weights_file"]]
+    assert sorted(store.get(k)["name"] for k in kept) == ["vit-gmm-gap-synthetic-s0", "vit-none-gap-synthetic-s0"]
 
 
 def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
@@ -85,7 +91,25 @@ def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
         progress=False,
         log=lambda s: None,
     )
-    assert len(out["missing_data"]) == 2 and out["trained"] == []
+    assert len(out["missing_data"]) == 2 and out["trained"] == [] and not out.ok
+    assert "cifar100" in out.reasons[out["missing_data"][0]].lower()
+    assert not (tmp_path / "w").exists() or not any((tmp_path / "w").rglob("*.pt"))
+
+
+def test_parallel_runs_equal_sequential_ones(tmp_path):
+    """--parallel 2 on CPU: each run in its own spawned process, seeded and recorded as if alone."""
+    seq = quick("headline", tmp_path / "seq", only="seed=0")
+    par = quick("headline", tmp_path / "par", only="seed=0", parallel=2)
+    assert sorted(seq["trained"]) == sorted(par["trained"]) and len(par["trained"]) == 2
+    a, b = Store(tmp_path / "seq" / "results"), Store(tmp_path / "par" / "results")
+    assert a.keys() == b.keys() and b.experiment("headline") == a.experiment("headline")
+    for key in a.keys():
+        ra, rb = a.get(key), b.get(key)
+        assert [h["test_top1"] for h in ra["history"]] == [h["test_top1"] for h in rb["history"]]
+        assert ra["parallel"] == 1 and rb["parallel"] == 2
+        assert bool(ra["weights_file"]) == bool(rb["weights_file"])
+    with pytest.raises(ValueError, match="parallel must be a positive int, got 0"):
+        quick("headline", tmp_path, parallel=0)
 
 
 def test_filters():
@@ -135,11 +159,9 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert list(c.index) == ["ViT (GAP)", "GMM-ViT (GAP)"]  # the grid's order: baseline first
     assert R.compare("headline", res, preset="cpu").empty
     # the kernel plot: GMM runs by K, the unmasked run as the level to beat (not a point at K = 5)
-    import shutil
-
-    (res / "exp2-kernels").mkdir()
-    for f in (res / "headline").glob("vit-*-s0-quick.json"):
-        shutil.copy(f, res / "exp2-kernels" / f.name)
+    store = Store(res)
+    seed0 = [c.key() for c in EXPERIMENTS["headline"].configs("quick", "synthetic") if c.seed == 0]
+    store.add("exp2-kernels", seed0)  # an experiment is a list of keys: the same runs, no copies
     ax2 = R.plot_kernels(res, ax=matplotlib.pyplot.subplots()[1], preset="quick").figure.axes[-1]
     lines = {line.get_label(): line for line in ax2.get_lines()}
     assert list(lines["ours (quick preset), CIFAR-10"].get_xdata()) == [5]
@@ -148,10 +170,10 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert lines["ours, ViT without mask"].get_ydata()[0] == seed0["none"]
     gains = R.gains_by_option("exp2-kernels", "num_kernels", 5, res, preset="quick")
     assert gains == {5: pytest.approx(seed0["gmm"] - seed0["none"])}
-    for f in (res / "headline").glob("*.json"):  # the same runs, relabelled as CIFAR-10
-        r = json.loads(f.read_text())
+    for key in store.keys():  # the same runs, relabelled as CIFAR-10
+        r = store.get(key)
         r["config"]["dataset"] = "cifar10"
-        f.write_text(json.dumps(r))
+        store.put(r)
     c = R.compare("headline", res, preset="quick").set_index("label")
     assert c.loc["ViT (GAP)", "paper"] == 93.65 and pd_isna(c.loc["ViT (GAP)", "gain"])
     assert c.loc["GMM-ViT (GAP)", "paper_gain"] == pytest.approx(95.06 - 93.65)

@@ -1,0 +1,334 @@
+"""The results store: keys of normalised configs, one record per run, corrupt files, the migration,
+and the committed results/ (one record per run, no copies, a small tracked tree)."""
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from gmmlib import config as config_module
+from gmmlib import results as R
+from gmmlib.config import RunConfig, config_key
+from gmmlib.experiments import EXPERIMENTS, keeps_weights, missing_runs, stale_runs
+from gmmlib.store import Store, check_folder_writable, legacy_folders, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+TREE_LIMIT_BYTES = 4.5e6
+
+
+def fake_record(config: RunConfig, top1: float = 50.0, **extra) -> dict:
+    """A run record as train() writes it, without training (the store only reads these fields)."""
+    history = [
+        {"epoch": e + 1, "train_loss": 2.0 - e / 10, "test_top1": top1 - 1 + e, "lr": 1e-3, "epoch_seconds": 1.0,
+         "images_per_second": 100.0, "data_wait_share": 0.1}
+        for e in range(2)
+    ]  # fmt: skip
+    return {
+        "name": config.name(),
+        "key": config.key(),
+        "config": config.resolved(),
+        "history": history,
+        "best_top1": max(h["test_top1"] for h in history),
+        "final_top1": history[-1]["test_top1"],
+        "wall_seconds": 2.0,
+        "cost": {"params": 1000, "macs": 2000, "flops": 4000},
+        "mask_parameters": {},
+        "data_source": {"name": config.dataset, "kind": "generated"},
+        "seed": config.seed,
+        "versions": {"torch": torch.__version__, "gmmlib": "0.0.1"},
+        "git": {"commit": "abc123", "gmmlib_modified": False},
+        "hardware": {"device": "cpu", "cpu": "test cpu", "torch_threads": 2},
+        "platform": "test",
+        **extra,
+    }
+
+
+# ---- keys: options normalised before hashing --------------------------------------------------------
+
+
+def test_default_options_written_or_not_are_one_run():
+    gmm = RunConfig(mask="gmm", pool="gap")
+    for options in ({"num_kernels": 5}, {"num_kernels": "5"}, {"init": "official"}, {"truncate_like_official": "false"}):
+        other = RunConfig(mask="gmm", pool="gap", mask_options=options)
+        assert other.key() == gmm.key() and other.name() == gmm.name() == "vit-gmm-gap-cifar10-s0", options
+    assert RunConfig(mask="gmm", mask_options={"num_kernels": 3}).key() != gmm.key()
+    assert RunConfig(mask="gmm", mask_options={"num_kernels": "3"}).name() == "vit-gmm-numkernels3-default-cifar10-s0"
+    assert gmm.resolved()["mask_options"] == {"num_kernels": 5, "init": "official", "truncate_like_official": False}
+    # the experiments' grids need not leave the defaults out by hand any more
+    kernels = {c.key() for c in EXPERIMENTS["exp2-kernels"].configs("cpu")}
+    assert {c.key() for c in EXPERIMENTS["headline"].configs("cpu") if c.seed == 0} <= kernels
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"truncate_like_official": "False"}, None),
+        ({"truncate_like_official": "Flase"}, "truncate_like_official='Flase'.*expected true or false"),
+        ({"truncate_like_official": 1}, "expected true or false"),
+        ({"num_kernels": "3.5"}, "num_kernels='3.5'.*expected an integer"),
+        ({"num_kernels": True}, "expected an integer"),
+        ({"num_kernels": 0}, "num_kernels must be an int >= 1"),
+        ({"init": "bogus"}, "unknown GMM init 'bogus'"),
+        ({"colour": "red"}, "unknown mask option.*colour.*accepted: num_kernels, init"),
+    ],
+)
+def test_mask_options_parse_strictly(options, match):
+    config = RunConfig(mask="gmm", mask_options=options)
+    if match is None:
+        config.validate()
+        assert config.resolved()["mask_options"]["truncate_like_official"] is False
+    else:
+        with pytest.raises(ValueError, match=match):
+            config.validate()
+
+
+def test_options_without_a_mask_and_unknown_masks_are_rejected():
+    with pytest.raises(ValueError, match=r"mask options \(num_kernels=3\) given without a mask"):
+        RunConfig(mask_options={"num_kernels": 3}).validate()
+    with pytest.raises(ValueError, match="unknown mask 'bogus'; choices: alibi2d, elm, gmm"):
+        RunConfig(mask="bogus").validate()
+    retnet = RunConfig(mask="retnet", mask_options={"gammas": "[0.9, 0.8, 0.7, 0.6]"})
+    assert retnet.resolved()["mask_options"]["gammas"] == [0.9, 0.8, 0.7, 0.6]
+
+
+def test_the_key_changes_with_its_version(monkeypatch):
+    config = RunConfig(mask="gmm")
+    key = config.key()
+    assert key == config_key(config.resolved()) and len(key) == 12
+    monkeypatch.setattr(config_module, "KEY_VERSION", config_module.KEY_VERSION + 1)
+    assert config.key() != key
+
+
+def test_from_result_builds_the_recorded_run():
+    config = RunConfig(mask="gmm", mask_options={"num_kernels": 3}, preset="quick", seed=2, dataset="synthetic")
+    record = fake_record(config)
+    again = RunConfig.from_result(record)
+    assert again.key() == record["key"] and again.name() == config.name()
+    assert sum(p.numel() for p in again.build_model().parameters()) == sum(
+        p.numel() for p in config.build_model().parameters()
+    )
+    # a preset changed since the run: the recorded architecture still builds the recorded model
+    record["config"]["architecture"] = {**record["config"]["architecture"], "depth": 1}
+    assert len(RunConfig.from_result(record).build_model().blocks) == 1
+
+
+# ---- the store ----------------------------------------------------------------------------------
+
+
+def test_one_record_per_run_and_experiments_list_keys(tmp_path):
+    store = Store(tmp_path)
+    config = RunConfig(mask="gmm", pool="gap", preset="quick", dataset="synthetic")
+    record = fake_record(config)
+    store.put(record, {"w": torch.ones(3)})
+    store.add("headline", [record["key"]])
+    store.add("elm", [record["key"]])
+    assert store.keys() == [record["key"]] and record["key"] in store
+    assert store.experiment("headline") == store.experiment("elm") == [record["key"]]
+    got = store.get(record["key"])
+    assert got["weights_file"] == f"{record['key']}.weights.pt"
+    assert torch.equal(torch.load(store.weights_path(record["key"]), weights_only=True)["w"], torch.ones(3))
+    assert [r["key"] for r in store.load("elm")] == [record["key"]]
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [
+        "experiments/elm.json",
+        "experiments/headline.json",
+        f"records/{record['key']}.json",
+        f"records/{record['key']}.weights.pt",
+    ]  # no temporary files left, no copies
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ('{"key": "abc", "config": {', "not JSON"),
+        ("[1, 2]", "a JSON list, not a run record"),
+        ('{"key": "other", "config": {}, "history": []}', "its key is 'other'"),
+    ],
+)
+def test_an_unreadable_record_is_named_and_set_aside(tmp_path, content, reason):
+    (tmp_path / "records").mkdir()
+    bad = tmp_path / "records" / "abc.json"
+    bad.write_text(content)
+    Store(tmp_path).add("elm", ["abc"])
+    with pytest.warns(UserWarning, match=f"{bad}.*{reason}"):  # readers skip it, naming it
+        assert Store(tmp_path).load("elm") == []
+    assert bad.exists()
+    store = Store(tmp_path, repair=True)  # the runner sets it aside
+    assert store.get("abc") is None
+    assert not bad.exists() and (tmp_path / "records" / "abc.json.corrupt").read_text() == content
+    assert [str(e.path) for e in store.set_aside] == [str(bad)] and reason in store.set_aside[0].reason
+
+
+def test_a_corrupt_experiment_list_is_set_aside(tmp_path):
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "elm.json").write_text('{"runs": ')
+    store = Store(tmp_path, repair=True)
+    assert store.experiment("elm") == [] and (tmp_path / "experiments" / "elm.json.corrupt").exists()
+
+
+def test_folder_checks_create_nothing(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="lies under .*file, which is a file"):
+        check_folder_writable(tmp_path / "file" / "sub", "--out")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_folder_writable(tmp_path / "file", "--results")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match="read-only"):
+            check_folder_writable(ro / "a" / "b", "--out")
+    finally:
+        ro.chmod(0o755)
+    check_folder_writable(tmp_path / "new" / "deep", "--out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"]
+
+
+def test_a_run_recorded_under_an_older_configuration_is_missing_and_stale(tmp_path, capsys):
+    store = Store(tmp_path)
+    current = RunConfig(model="vit", mask=None, pool="gap", preset="quick", dataset="cifar10")
+    record = fake_record(current)
+    store.put(record)
+    store.add("elm", [record["key"]])
+    assert current.key() not in {c.key() for c in missing_runs("elm", "quick", tmp_path)}
+    # the same run name, recorded when the quick preset had 3 epochs: not the run the grid asks for
+    old = fake_record(current)
+    old["config"]["preset_values"]["epochs"] = 3
+    old["key"] = config_key(old["config"])
+    store.put(old)
+    store.add("elm", [old["key"]])
+    assert old["name"] == record["name"] and old["key"] != record["key"]
+    assert [r["key"] for r in stale_runs("elm", "quick", tmp_path)] == [old["key"]]
+    assert R.stale("elm", "quick", tmp_path) == [old["name"]]
+    assert len(R.missing("elm", "quick", tmp_path)) == 2  # ELM and GMM; the ViT is recorded
+    store.get(record["key"])
+    (tmp_path / "records" / f"{record['key']}.json").unlink()  # only the stale one left
+    todo = R.missing("elm", "quick", tmp_path)
+    assert len(todo) == 3 and any(record["name"] in t for t in todo)
+    from gmmlib import book
+
+    book.missing_note("elm", "quick", tmp_path)
+    out = capsys.readouterr().out
+    assert "older configuration" in out and old["name"] in out and "0 of 3 runs" in out
+
+
+# ---- migration from the old layout ---------------------------------------------------------------
+
+
+def _legacy(root: Path, experiment: str, record: dict, weights: bool = True, **changes) -> Path:
+    folder = root / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{record['name']}-{record['config']['preset']}"
+    data = {**record, "experiment": experiment, **changes}
+    if weights:
+        torch.save({"w": torch.arange(3.0)}, folder / f"{name}.weights.pt")
+        data["weights_file"] = f"{name}.weights.pt"
+    (folder / f"{name}.json").write_text(json.dumps(data, indent=1))
+    return folder / f"{name}.json"
+
+
+def _old_key(record: dict) -> str:
+    # the key before normalisation: a hash of the options as written
+    blob = json.dumps(record["config"], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def test_migration_collapses_copies_and_keeps_provenance(tmp_path):
+    gmm = RunConfig(mask="gmm", pool="gap", preset="quick", dataset="synthetic")
+    vit = RunConfig(mask=None, pool="gap", preset="quick", dataset="synthetic")
+    trained = fake_record(gmm, versions={"torch": "2.0-old"}, git={"commit": "old", "gmmlib_modified": True})
+    trained["config"]["mask_options"] = {}  # as the old runner wrote the default GMM
+    trained["key"] = _old_key(trained)
+    # the same run with its default spelled out had another old key, so the old runner trained it again
+    spelled = {**trained, "config": {**trained["config"], "mask_options": {"num_kernels": 5}}, "wall_seconds": 3.0}
+    spelled["key"] = _old_key(spelled)
+    base = fake_record(vit)
+    base["key"] = _old_key(base)
+    _legacy(tmp_path, "headline", trained)
+    _legacy(tmp_path, "elm", trained, reused_from="headline/vit-gmm-gap-synthetic-s0-quick.json")
+    _legacy(tmp_path, "exp2-kernels", spelled)
+    _legacy(tmp_path, "headline", base, weights=False)
+    _legacy(tmp_path, "elm", base, weights=False, reused_from="headline/vit-none-gap-synthetic-s0-quick.json")
+    (tmp_path / "README.md").write_text("notes")
+
+    report = migrate(tmp_path, keep_weights=lambda r: r["config"]["mask"] == "gmm", log=lambda s: None)
+    assert report.files == 5 and len(report.records) == 2 and len(report.collapsed) == 2
+    # the second training of the same run is not a copy: it stays where it is, reported, for a person to judge
+    assert report.left == ["exp2-kernels/vit-gmm-gap-synthetic-s0-quick.json"]
+    (tmp_path / report.left[0]).unlink()
+    (tmp_path / report.left[0]).with_suffix(".weights.pt").unlink()
+    (tmp_path / "exp2-kernels").rmdir()
+    store = Store(tmp_path)
+    assert sorted(store.keys()) == sorted([gmm.key(), vit.key()])
+    record = store.get(gmm.key())
+    assert record["versions"] == {"torch": "2.0-old"} and record["git"]["commit"] == "old"  # provenance kept
+    assert record["hardware"] == trained["hardware"] and record["data_source"] == trained["data_source"]
+    assert record["history"] == trained["history"] and record["trained_for"] == "headline"
+    assert "experiment" not in record and "reused_from" not in record
+    assert record["migrated_from"]["key"] == trained["key"] != gmm.key()
+    assert record["migrated_from"]["files"] == [
+        "elm/vit-gmm-gap-synthetic-s0-quick.json",
+        "headline/vit-gmm-gap-synthetic-s0-quick.json",
+    ]
+    assert record["config"]["mask_options"] == gmm.resolved()["mask_options"]
+    assert record["weights_file"] and store.weights_path(gmm.key()).is_file()
+    assert store.get(vit.key())["weights_file"] is None
+    assert store.experiment("headline") == store.experiment("elm") == sorted([gmm.key(), vit.key()])
+    assert store.experiment("exp2-kernels") == [gmm.key()]
+    assert legacy_folders(tmp_path) == [] and (tmp_path / "README.md").exists()
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len({p.read_bytes() for p in files}) == len(files)  # no two byte-identical files
+    before = {p: p.read_bytes() for p in files}
+    migrate(tmp_path, log=lambda s: None)  # again: nothing to do
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_migration_leaves_what_it_cannot_read(tmp_path):
+    (tmp_path / "elm").mkdir()
+    (tmp_path / "elm" / "broken.json").write_text("{")
+    report = migrate(tmp_path, log=lambda s: None)
+    assert report.left == ["elm/broken.json"] and (tmp_path / "elm" / "broken.json").exists()
+
+
+# ---- the committed results/ ---------------------------------------------------------------------
+
+
+def test_committed_results_are_one_record_per_run():
+    results = ROOT / "results"
+    store = Store(results)
+    assert legacy_folders(results) == []
+    keys = store.keys()
+    assert len(keys) >= 30
+    for key in keys:
+        record = store.get(key)
+        assert record["key"] == key == config_key(record["config"]), key
+        assert {"versions", "git", "hardware", "data_source"} <= set(record), key
+        assert "reused_from" not in record and "experiment" not in record
+    for name in store.experiments():
+        assert name in EXPERIMENTS and set(store.experiment(name)) <= set(keys), name
+    # weights only where a chapter loads them (chapter 8: the headline's seed-0 ViT and GMM-ViT)
+    kept = {k for k in keys if store.get(k)["weights_file"]}
+    assert kept == {k for k in keys if keeps_weights(RunConfig.from_result(store.get(k)))}
+    assert {store.get(k)["name"] for k in kept} == {"vit-none-gap-cifar10-s0", "vit-gmm-gap-cifar10-s0"}
+
+
+def _tracked() -> list:
+    out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True).stdout
+    return [ROOT / p for p in out.decode().split("\0") if p and (ROOT / p).is_file()]
+
+
+def test_results_hold_no_two_identical_files():
+    files = [p for p in _tracked() if p.is_relative_to(ROOT / "results")]
+    digests = {}
+    for p in files:
+        digests.setdefault(hashlib.sha256(p.read_bytes()).hexdigest(), []).append(p.relative_to(ROOT).as_posix())
+    assert [names for names in digests.values() if len(names) > 1] == []
+
+
+def test_tracked_tree_stays_small():
+    total = sum(os.path.getsize(p) for p in _tracked())
+    assert total < TREE_LIMIT_BYTES, f"tracked tree is {total / 1e6:.2f} MB (limit {TREE_LIMIT_BYTES / 1e6} MB)"
