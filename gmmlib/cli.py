@@ -139,18 +139,20 @@ def _run(args: argparse.Namespace) -> int:
     print(", ".join(f"{k}: {len(v)}" for k, v in outcome.items()))
     if outcome.ok:
         return 0
-    problems = []
-    for kind, what in (
-        ("failed", "failed"),
-        ("missing_data", "lacked data"),
-        ("corrupt", "corrupt result file(s) set aside"),
-    ):
-        names = outcome[kind]
-        if names:
-            first = outcome.reasons.get(names[0], "")
-            problems.append(f"{len(names)} {'run(s) ' if kind != 'corrupt' else ''}{what} ({names[0]}: {first})")
-    hint = "fix the cause (for missing data: --data or GMMLIB_DATA) and run the same command again"
-    raise CommandError(f"{args.experiment}: {'; '.join(problems)}; {hint}")
+    first = {kind: outcome[kind][0] for kind in ("failed", "missing_data", "corrupt") if outcome[kind]}
+    problems, hints = [], []
+    if "corrupt" in first:
+        problems.append(f"{len(outcome['corrupt'])} corrupt file(s): {outcome.reasons[first['corrupt']]}")
+        hints.append("look into the .corrupt file(s)")
+    if "failed" in first:
+        name = first["failed"]
+        problems.append(f"{len(outcome['failed'])} run(s) failed ({name}: {outcome.reasons[name]})")
+        hints.append("fix the cause")
+    if "missing_data" in first:
+        name = first["missing_data"]
+        problems.append(f"{len(outcome['missing_data'])} run(s) lacked data ({name}: {outcome.reasons[name]})")
+        hints.append("point --data or GMMLIB_DATA at the data")
+    raise CommandError(f"{args.experiment}: {'; '.join(problems)}; {', '.join(hints)} and run the same command again")
 
 
 def _list(args: argparse.Namespace) -> int:
