@@ -165,7 +165,7 @@ def test_resume(capsys, tmp_path):
     # no checkpoint: it says so and starts fresh
     assert main([*args, "--resume"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"gmmlib: note: no checkpoint in run: starting fresh"]
+    assert err == ["gmmlib: note: no checkpoint in run: starting fresh"]
     # a checkpoint exists: --resume is needed
     line = fails(capsys, *args)
     assert "checkpoint.pt" in line and "--resume" in line

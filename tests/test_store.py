@@ -52,7 +52,8 @@ def fake_record(config: RunConfig, top1: float = 50.0, **extra) -> dict:
 
 def test_default_options_written_or_not_are_one_run():
     gmm = RunConfig(mask="gmm", pool="gap")
-    for options in ({"num_kernels": 5}, {"num_kernels": "5"}, {"init": "official"}, {"truncate_like_official": "false"}):
+    spellings = ({"num_kernels": 5}, {"num_kernels": "5"}, {"init": "official"}, {"truncate_like_official": "false"})
+    for options in spellings:
         other = RunConfig(mask="gmm", pool="gap", mask_options=options)
         assert other.key() == gmm.key() and other.name() == gmm.name() == "vit-gmm-gap-cifar10-s0", options
     assert RunConfig(mask="gmm", mask_options={"num_kernels": 3}).key() != gmm.key()
