@@ -18,6 +18,11 @@ paper preset also compiles the model by default (CUDA graphs, fused AdamW, bf16 
 Each epoch starts from RNG states derived from (seed, epoch) alone, and a checkpoint
 is written atomically at every epoch end, so a run killed at any moment and resumed
 ends with the same weights and metrics as an uninterrupted one (on CPU).
+
+Started by ``torchrun --nproc_per_node=N``, one run trains across N processes with
+DistributedDataParallel: the global batch stays the preset's (each rank takes its slice of
+every global batch of the same per-(seed, epoch) order), only rank 0 writes, and a checkpoint
+resumes with any N.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ import torch
 from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.scheduler import CosineLRScheduler
+from torch import distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -54,6 +61,8 @@ __all__ = [
     "RunConfig",
     "TrainingDiverged",
     "TrainingRun",
+    "Distributed",
+    "init_distributed",
     "DATA_PIPELINES",
     "train",
     "setup",
@@ -146,6 +155,33 @@ def _check_writable(out_dir: Path) -> None:
         raise ValueError(f"cannot write the output folder {out_dir}: {parent} is not writable")
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job: rank, world size, local rank and backend (1 process: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: Optional[str] = None
+
+
+def init_distributed(device: Optional[str]) -> Distributed:
+    """Join the process group that ``torchrun`` describes in the environment (nccl on CUDA, else gloo).
+
+    Without torchrun's variables (or with ``WORLD_SIZE=1``) this is a single process and nothing happens.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Distributed(rank, world, local, dist.get_backend())
+
+
 # --------------------------------------------------------------------------------------- checkpoints
 
 
@@ -187,7 +223,9 @@ def load_checkpoint(path: Path, config: RunConfig) -> Dict[str, Any]:
 
 
 def save_checkpoint(run: "TrainingRun", epoch: int) -> None:
-    """Write ``checkpoint.pt`` (model, optimiser, history) and ``progress.json``, each atomically."""
+    """Write ``checkpoint.pt`` (model, optimiser, history) and ``progress.json``, each atomically (rank 0 only)."""
+    if run.distributed.rank != 0:
+        return
     save_torch(
         run.ckpt_path,
         {
@@ -229,6 +267,7 @@ class TrainingRun:
     compiled: bool
     history: List[Dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
+    distributed: Distributed = field(default_factory=Distributed)
 
     @property
     def key(self) -> str:
@@ -244,7 +283,17 @@ def _epoch_order(seed: int, n: int, passes: int) -> Tuple[torch.Generator, torch
     return gen, torch.cat([torch.randperm(n, generator=gen) for _ in range(passes)])
 
 
-def _cpu_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.ndarray, device: torch.device):
+def _rank_order(order: torch.Tensor, batch_size: int, ddp: Distributed) -> torch.Tensor:
+    """This rank's slice of every global batch of ``order`` (all of it in a single process)."""
+    if ddp.world_size == 1:
+        return order
+    per_rank = batch_size // ddp.world_size
+    usable = len(order) // batch_size * batch_size
+    batches = order[:usable].view(-1, batch_size)
+    return batches[:, ddp.rank * per_rank : (ddp.rank + 1) * per_rank].reshape(-1)
+
+
+def _cpu_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed):
     dataset = gdata.ArrayDataset(
         x,
         y,
@@ -258,8 +307,8 @@ def _cpu_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.nda
         gen, order = _epoch_order(seed, len(dataset), preset.passes_per_epoch)
         loader = DataLoader(
             dataset,
-            batch_size=preset.batch_size,
-            sampler=order.tolist(),
+            batch_size=preset.batch_size // ddp.world_size,
+            sampler=_rank_order(order, preset.batch_size, ddp).tolist(),
             drop_last=True,
             num_workers=preset.num_workers,
             worker_init_fn=_worker_init,
@@ -273,16 +322,16 @@ def _cpu_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.nda
     return batches
 
 
-def _device_batches(run_config: RunConfig, preset: Preset, x: np.ndarray, y: np.ndarray, device: torch.device):
+def _device_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed):
     augment = gdata.BatchedAugment(
         gdata.get_info(run_config.dataset), autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
     )
-    loader = gdata.DeviceLoader(x, y, augment, preset.batch_size, device)
+    loader = gdata.DeviceLoader(x, y, augment, preset.batch_size // ddp.world_size, device)
 
     def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         seed = _epoch_seed(run_config.seed, epoch)
         _, order = _epoch_order(seed, len(loader), preset.passes_per_epoch)  # the CPU path's order
-        return loader.epoch(order, seed)
+        return loader.epoch(_rank_order(order, preset.batch_size, ddp), seed + ddp.rank)
 
     return batches
 
@@ -302,7 +351,10 @@ def setup(
     See :func:`train` for the arguments.
     """
     preset = config.get_preset()  # validates the config
-    dev = resolve_device(device)
+    ddp = init_distributed(device)
+    if preset.batch_size % ddp.world_size:
+        raise ValueError(f"the batch of {preset.batch_size} does not split over {ddp.world_size} processes")
+    dev = resolve_device(f"cuda:{ddp.local_rank}" if ddp.backend == "nccl" else device)
     pipeline = resolve_data_pipeline(data_pipeline, dev)
     compiled = resolve_compile(compile, dev, preset)
     out_dir = Path(out_dir)
@@ -326,7 +378,7 @@ def setup(
     if steps_per_epoch < 1:
         raise ValueError(f"{len(x_train)} training images give no full batch of {preset.batch_size}")
     make_batches = _device_batches if pipeline == "gpu" else _cpu_batches
-    batches = make_batches(config, preset, x_train, y_train, dev)
+    batches = make_batches(config, preset, x_train, y_train, dev, ddp)
 
     cost = profile(model, info.image_size)
     model.to(dev)
@@ -370,6 +422,7 @@ def setup(
         cost=cost,
         data_pipeline=pipeline,
         compiled=compiled,
+        distributed=ddp,
     )
     if state is not None:
         model.load_state_dict(state["model"])
@@ -382,9 +435,11 @@ def setup(
                 "the augmentation draws of the remaining epochs differ from an uninterrupted run",
                 stacklevel=2,
             )
+    if ddp.world_size > 1:  # gradients (mask parameters included) are averaged over the ranks
+        run.step_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     if compiled:
         # CUDA graphs pay at batch 128, where the step is launch-bound; on CPU plain inductor.
-        run.step_model = torch.compile(model, mode="reduce-overhead" if dev.type == "cuda" else None)
+        run.step_model = torch.compile(run.step_model, mode="reduce-overhead" if dev.type == "cuda" else None)
     return run
 
 
@@ -413,10 +468,11 @@ def _check_finite(run: TrainingRun, losses: torch.Tensor, upto: int, epoch: int)
 
 def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, Any]:
     """Train one epoch (0-based ``epoch``), evaluate, and return the epoch's record."""
-    seed_everything(_epoch_seed(run.config.seed, epoch))  # Mixup, stochastic depth
+    ddp = run.distributed
+    seed_everything(_epoch_seed(run.config.seed, epoch) + ddp.rank)  # Mixup, stochastic depth
     run.model.train()
     losses = torch.zeros(run.steps_per_epoch, device=run.device)
-    batch = run.preset.batch_size
+    batch = run.preset.batch_size  # global: every step covers one global batch
     bar = tqdm(
         total=run.steps_per_epoch, desc=f"{run.config.name()} {epoch + 1}/{run.preset.epochs}", disable=not progress
     )
@@ -434,14 +490,18 @@ def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, 
         tick = time.perf_counter()
     bar.close()
     _check_finite(run, losses, step + 1, epoch)
+    train_loss = losses[: step + 1].mean()
+    if ddp.world_size > 1:
+        dist.all_reduce(train_loss)  # a sum (gloo has no average)
+        train_loss = train_loss / ddp.world_size
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     train_time = time.perf_counter() - t0
     n_seen = (step + 1) * batch
-    top1 = evaluate(run.model, run.test_images, run.test_labels)
+    top1 = evaluate(run.model, run.test_images, run.test_labels)  # every rank: the same weights, the same top-1
     return {
         "epoch": epoch + 1,
-        "train_loss": losses[: step + 1].mean().item(),
+        "train_loss": train_loss.item(),
         "test_top1": top1,
         "lr": run.optimizer.param_groups[0]["lr"],
         "train_seconds": train_time,
@@ -494,6 +554,7 @@ def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[s
         "data_source": gdata.describe_source(run.config.dataset, root),
         "data_pipeline": run.data_pipeline,
         "compiled": run.compiled,
+        "distributed": {"world_size": run.distributed.world_size, "backend": run.distributed.backend},
         "seed": run.config.seed,
         **environment(run.device),
     }
@@ -533,6 +594,8 @@ def train(
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
     """
     run = setup(config, out_dir, resume, root, device, compile, data_pipeline)
+    lead = run.distributed.rank == 0
+    progress = progress and lead
     for epoch in range(run.start_epoch, run.preset.epochs):
         record = run_epoch(run, epoch, progress)
         run.history.append(record)
@@ -546,6 +609,9 @@ def train(
                 f"data wait {100 * record['data_wait_share']:.1f}%"
             )
     result = result_record(run, root)
-    save_torch(run.out_dir / "weights.pt", run.model.state_dict())  # before result.json: a result has its weights
-    write_json(run.out_dir / "result.json", result)
+    if lead:
+        save_torch(run.out_dir / "weights.pt", run.model.state_dict())  # before result.json: a result has its weights
+        write_json(run.out_dir / "result.json", result)
+    if run.distributed.world_size > 1:
+        dist.barrier()  # the others return once the result exists
     return result
