@@ -15,7 +15,9 @@ the mask covers the last N tokens; prefix rows and columns stay unmasked.
 
 from __future__ import annotations
 
-from typing import Final, Literal, Optional
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Final, Iterator, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +25,14 @@ from torch import Tensor, nn
 
 from .masks import AttentionMask
 
-__all__ = ["masked_attention", "MaskedAttention", "pad_mask_for_prefix"]
+__all__ = [
+    "masked_attention",
+    "masked_logits",
+    "MaskedAttention",
+    "pad_mask_for_prefix",
+    "recording",
+    "record_probabilities",
+]
 
 Backend = Literal["auto", "fused", "manual", "flex"]
 _COMBINES = ("multiply", "add")
@@ -41,6 +50,46 @@ def pad_mask_for_prefix(mask: Tensor, num_tokens: int, combine: str) -> Tensor:
     if prefix == 0:
         return mask
     return F.pad(mask, (prefix, 0, prefix, 0), value=1.0 if combine == "multiply" else 0.0)
+
+
+_probe: ContextVar[Optional[Callable[[Tensor], None]]] = ContextVar("gmmlib_attention_probe", default=None)
+
+
+@contextmanager
+def recording(callback: Callable[[Tensor], None]) -> Iterator[None]:
+    """Within this block every attention layer hands its probabilities to ``callback``.
+
+    :func:`masked_attention` takes its manual path while recording (the fused kernels never
+    materialise the probabilities), and attention modules that compute their own (CaiT's
+    talking heads) call :func:`record_probabilities`. :func:`gmmlib.analysis.attention_maps`
+    builds on this.
+    """
+    token = _probe.set(callback)
+    try:
+        yield
+    finally:
+        _probe.reset(token)
+
+
+def record_probabilities(probs: Tensor) -> None:
+    """Give ``probs`` (B, H, T, S) to the active :func:`recording`, if any."""
+    probe = _probe.get()
+    if probe is not None:
+        probe(probs)
+
+
+def masked_logits(q: Tensor, k: Tensor, mask: Optional[Tensor], combine: str, scale: float) -> Tensor:
+    """The attention logits with the mask in place: ``M * (Q K^T) * scale`` or ``(Q K^T) * scale + M``.
+
+    This is the operation the paper is about, written out; ``mask`` is already padded to the
+    sequence (see :func:`pad_mask_for_prefix`). For "multiply" the scale is folded into the
+    (H, T, T) mask so the (B, H, T, T) logits are touched once less.
+    """
+    logits = q @ k.transpose(-2, -1)
+    if mask is not None and combine == "multiply":
+        return logits * (mask * scale)
+    logits = logits * scale
+    return logits if mask is None else logits + mask
 
 
 _compiled_flex = None
@@ -197,6 +246,8 @@ def masked_attention(
         mask = pad_mask_for_prefix(mask.to(q.dtype), num_tokens, combine)
 
     multiply = mask is not None and combine == "multiply"
+    if _probe.get() is not None and not torch.compiler.is_compiling():
+        backend = "manual"  # recording: the probabilities must exist
     if backend == "auto":
         if multiply and torch.compiler.is_compiling():
             # The hand-written autograd function is an eager-mode kernel; under torch.compile the
@@ -221,21 +272,20 @@ def masked_attention(
         if attn_bias is not None:
             raise ValueError("backend 'flex' does not take attn_bias; use 'manual'")
         if mask is None:
-            mask = q.new_ones(1, num_tokens, num_tokens) if combine == "multiply" else q.new_zeros(1, num_tokens, num_tokens)
+            mask = (
+                q.new_ones(1, num_tokens, num_tokens)
+                if combine == "multiply"
+                else q.new_zeros(1, num_tokens, num_tokens)
+            )
         return _flex(q, k, v, mask.expand(num_heads, -1, -1), combine, scale)
 
-    # Manual path, plain autograd. For "multiply" the scale is folded into the
-    # (H, T, T) mask so the (B, H, T, T) logits are touched once less.
-    logits = q @ k.transpose(-2, -1)
-    if multiply:
-        logits = logits * (mask * scale)
-    else:
-        logits = logits * scale
-        if mask is not None:
-            logits = logits + mask
+    # Manual path, plain autograd.
+    logits = masked_logits(q, k, mask, combine, scale)
     if attn_bias is not None:
         logits = logits + attn_bias
-    return logits.softmax(dim=-1) @ v
+    probs = logits.softmax(dim=-1)
+    record_probabilities(probs)
+    return probs @ v
 
 
 class MaskedAttention(nn.Module):
