@@ -305,42 +305,19 @@ def _train_job(job: _Job) -> Tuple[str, Any]:
     return "ok", result
 
 
-def _final_weights(out_dir: Path) -> Optional[Path | Dict[str, Any]]:
-    """The trained weights train() left in ``out_dir``: ``weights.pt``, else the checkpoint's model."""
-    import torch
-
-    if (out_dir / "weights.pt").is_file():
-        return out_dir / "weights.pt"
-    ckpt = out_dir / "checkpoint.pt"
-    if ckpt.is_file():
-        return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
-    return None
-
-
-def _weights_size(weights: Path | Dict[str, Any]) -> int:
-    if isinstance(weights, Path):
-        return weights.stat().st_size
-    return sum(t.numel() * t.element_size() for t in weights.values())
+def _final_weights(out_dir: Path) -> Optional[Path]:
+    """The trained weights train() wrote to ``out_dir`` (``weights.pt``, before its result), if any."""
+    path = out_dir / "weights.pt"
+    return path if path.is_file() else None
 
 
 def _resolve_device(device: Optional[str]) -> Optional[str]:
-    """Check a device name before any data loads (ValueError naming it)."""
+    """Check a device name before any data loads (ValueError naming it); None stays None (train's default)."""
     if device is None:
         return None
-    from . import train as train_module
+    from .train import resolve_device
 
-    resolve = getattr(train_module, "resolve_device", None)
-    if resolve is not None:
-        return str(resolve(device))
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r} ({_one_line(e)}); use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
-    return device
+    return str(resolve_device(device))
 
 
 def run_experiment(
@@ -431,7 +408,7 @@ def run_experiment(
             log(f"{name}/{run}: not trained, {'data missing' if status == 'missing_data' else 'failed'}: {payload}")
             return
         weights = _final_weights(out_dir) if keeps_weights(config) else None
-        if weights is not None and _weights_size(weights) >= WEIGHTS_LIMIT_BYTES:
+        if weights is not None and weights.stat().st_size >= WEIGHTS_LIMIT_BYTES:
             weights = None
         record = {k: v for k, v in payload.items() if k not in ("experiment", "reused_from", "weights_file")}
         record["trained_for"] = name
@@ -467,7 +444,7 @@ def run_experiment(
         with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=context) as pool:
             pending = {}
             for job in jobs:
-                log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a worker, {threads} threads")
+                log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a worker process")
                 pending[pool.submit(_train_job, job)] = job
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

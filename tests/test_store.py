@@ -333,3 +333,20 @@ def test_results_hold_no_two_identical_files():
 def test_tracked_tree_stays_small():
     total = sum(os.path.getsize(p) for p in _tracked())
     assert total < TREE_LIMIT_BYTES, f"tracked tree is {total / 1e6:.2f} MB (limit {TREE_LIMIT_BYTES / 1e6} MB)"
+
+
+def test_the_runner_moves_an_old_layout_into_the_store_and_reuses_it(tmp_path):
+    from gmmlib.experiments import run_experiment
+
+    config = EXPERIMENTS["elm"].configs("quick", "synthetic")[0]  # the unmasked ViT
+    _legacy(tmp_path / "results", "pooling", fake_record(config))
+    logs = []
+    out = run_experiment(
+        "elm", preset="quick", dataset="synthetic", only="mask=none", results=tmp_path / "results",
+        work_dir=tmp_path / "work", progress=False, log=logs.append,
+    )  # fmt: skip
+    assert out["reused"] == [f"{config.name()}-quick"] and out["trained"] == [] and out.ok
+    store = Store(tmp_path / "results")
+    assert store.keys() == [config.key()] and legacy_folders(tmp_path / "results") == []
+    assert store.experiment("elm") == store.experiment("pooling") == [config.key()]
+    assert any("old layout" in line for line in logs) and not (tmp_path / "work").exists()
