@@ -27,13 +27,9 @@ resumes with any N.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 import random
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -46,14 +42,24 @@ from timm.scheduler import CosineLRScheduler
 from torch import distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import data as gdata
+from .batches import cpu_batches, device_batches, epoch_seed
+from .checkpoint import load_checkpoint
 from .config import PRESETS, Preset, RunConfig
 from .cost import profile
 from .data.batched_augment import normalize
 from .provenance import environment, save_torch, write_json
+from .runtime import (
+    DATA_PIPELINES,
+    Distributed,
+    check_writable,
+    init_distributed,
+    resolve_compile,
+    resolve_data_pipeline,
+    resolve_device,
+)
 
 __all__ = [
     "Preset",
@@ -77,7 +83,6 @@ __all__ = [
     "mask_parameters",
 ]
 
-DATA_PIPELINES = ("auto", "cpu", "gpu")
 _CHECK_EVERY = 25  # steps between loss checks: each one waits for the GPU, so not every step
 
 
@@ -90,136 +95,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    # Every epoch's randomness depends on (seed, epoch) only: resuming at an epoch
-    # boundary replays exactly what an uninterrupted run would have drawn.
-    return int.from_bytes(hashlib.sha256(f"{seed}:{epoch}".encode()).digest()[:4], "little")
-
-
-def _worker_init(worker_id: int) -> None:
-    s = torch.initial_seed() % 2**32
-    random.seed(s)
-    np.random.seed(s)
-
-
-# ------------------------------------------------------------------------------------------- choices
-
-
-def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
-    """The torch device to train on: ``device``, or CUDA when available, else CPU.
-
-    Raises:
-        ValueError: an unknown device name, or a CUDA device on a machine without one.
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    elif dev.type != "cpu" and dev.type != "mps":
-        raise ValueError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
-    return dev
-
-
-def resolve_data_pipeline(pipeline: Optional[str], device: torch.device) -> str:
-    """``"gpu"`` (augment on the device) or ``"cpu"`` (DataLoader workers); ``auto``/None: gpu on CUDA."""
-    if pipeline in (None, "auto"):
-        return "gpu" if device.type == "cuda" else "cpu"
-    if pipeline not in DATA_PIPELINES:
-        raise ValueError(f"unknown data pipeline {pipeline!r}; choose one of: {', '.join(DATA_PIPELINES)}")
-    return pipeline
-
-
-def resolve_compile(compile: Optional[bool], device: torch.device, preset: Preset) -> bool:
-    """Whether to ``torch.compile`` the training step: by default only for the paper preset on CUDA,
-    where the minute of compilation pays back many times over."""
-    return bool(compile) if compile is not None else (device.type == "cuda" and preset.name == "paper")
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Fail before any work if ``out_dir`` cannot be created or written (creating nothing)."""
-    parent = out_dir
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot create the output folder {out_dir}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write the output folder {out_dir}: {parent} is not writable")
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a torchrun job: rank, world size, local rank and backend (1 process: rank 0 of 1)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    backend: Optional[str] = None
-
-
-def init_distributed(device: Optional[str]) -> Distributed:
-    """Join the process group that ``torchrun`` describes in the environment (nccl on CUDA, else gloo).
-
-    Without torchrun's variables (or with ``WORLD_SIZE=1``) this is a single process and nothing happens.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Distributed()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local)
-    return Distributed(rank, world, local, dist.get_backend())
-
-
-# --------------------------------------------------------------------------------------- checkpoints
-
-
-def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: Dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def load_checkpoint(path: Path, config: RunConfig) -> Dict[str, Any]:
-    """Read a checkpoint of ``config`` (tensors and plain data only: ``weights_only=True``).
-
-    Raises:
-        ValueError: the file is not a readable checkpoint, or it belongs to another configuration
-            (the message names the fields that differ).
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({type(e).__name__}); delete it to start this run afresh"
-        ) from e
-    if not isinstance(state, dict) or not {"key", "epoch", "model", "optimizer", "history"} <= set(state):
-        raise ValueError(f"{path} is not a gmmlib checkpoint; delete it to start this run afresh")
-    key = config.key()
-    if state["key"] != key:
-        recorded = state.get("config")
-        if recorded is None:
-            detail = "the checkpoint records no configuration"
-        else:
-            a, b = _flatten(recorded), _flatten(config.resolved())
-            diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-            detail = "; ".join(f"{k}: checkpoint {a.get(k)!r}, this run {b.get(k)!r}" for k in diff) or "same fields"
-        raise ValueError(f"{path} belongs to another config (key {state['key']}, this run is {key}): {detail}")
-    return state
 
 
 def save_checkpoint(run: "TrainingRun", epoch: int) -> None:
@@ -278,64 +153,6 @@ class TrainingRun:
         return self.out_dir / "checkpoint.pt"
 
 
-def _epoch_order(seed: int, n: int, passes: int) -> Tuple[torch.Generator, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return gen, torch.cat([torch.randperm(n, generator=gen) for _ in range(passes)])
-
-
-def _rank_order(order: torch.Tensor, batch_size: int, ddp: Distributed) -> torch.Tensor:
-    """This rank's slice of every global batch of ``order`` (all of it in a single process)."""
-    if ddp.world_size == 1:
-        return order
-    per_rank = batch_size // ddp.world_size
-    usable = len(order) // batch_size * batch_size
-    batches = order[:usable].view(-1, batch_size)
-    return batches[:, ddp.rank * per_rank : (ddp.rank + 1) * per_rank].reshape(-1)
-
-
-def _cpu_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed):
-    dataset = gdata.ArrayDataset(
-        x,
-        y,
-        gdata.build_transforms(
-            run_config.dataset, train=True, autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
-        ),
-    )
-
-    def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        seed = _epoch_seed(run_config.seed, epoch)
-        gen, order = _epoch_order(seed, len(dataset), preset.passes_per_epoch)
-        loader = DataLoader(
-            dataset,
-            batch_size=preset.batch_size // ddp.world_size,
-            sampler=_rank_order(order, preset.batch_size, ddp).tolist(),
-            drop_last=True,
-            num_workers=preset.num_workers,
-            worker_init_fn=_worker_init,
-            generator=gen,
-            pin_memory=device.type == "cuda",
-            prefetch_factor=4 if preset.num_workers > 0 else None,
-        )
-        for xb, yb in loader:
-            yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-
-    return batches
-
-
-def _device_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed):
-    augment = gdata.BatchedAugment(
-        gdata.get_info(run_config.dataset), autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
-    )
-    loader = gdata.DeviceLoader(x, y, augment, preset.batch_size // ddp.world_size, device)
-
-    def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        seed = _epoch_seed(run_config.seed, epoch)
-        _, order = _epoch_order(seed, len(loader), preset.passes_per_epoch)  # the CPU path's order
-        return loader.epoch(_rank_order(order, preset.batch_size, ddp), seed + ddp.rank)
-
-    return batches
-
-
 def setup(
     config: RunConfig,
     out_dir: str | Path,
@@ -358,7 +175,7 @@ def setup(
     pipeline = resolve_data_pipeline(data_pipeline, dev)
     compiled = resolve_compile(compile, dev, preset)
     out_dir = Path(out_dir)
-    _check_writable(out_dir)
+    check_writable(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
     state = None
     if ckpt_path.exists():
@@ -377,7 +194,7 @@ def setup(
     steps_per_epoch = (len(x_train) * preset.passes_per_epoch) // preset.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(x_train)} training images give no full batch of {preset.batch_size}")
-    make_batches = _device_batches if pipeline == "gpu" else _cpu_batches
+    make_batches = device_batches if pipeline == "gpu" else cpu_batches
     batches = make_batches(config, preset, x_train, y_train, dev, ddp)
 
     cost = profile(model, info.image_size)
@@ -469,7 +286,7 @@ def _check_finite(run: TrainingRun, losses: torch.Tensor, upto: int, epoch: int)
 def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, Any]:
     """Train one epoch (0-based ``epoch``), evaluate, and return the epoch's record."""
     ddp = run.distributed
-    seed_everything(_epoch_seed(run.config.seed, epoch) + ddp.rank)  # Mixup, stochastic depth
+    seed_everything(epoch_seed(run.config.seed, epoch) + ddp.rank)  # Mixup, stochastic depth
     run.model.train()
     losses = torch.zeros(run.steps_per_epoch, device=run.device)
     batch = run.preset.batch_size  # global: every step covers one global batch

@@ -1,0 +1,103 @@
+"""Where and how a run executes: the device, the data pipeline, compilation, and the torchrun process group.
+
+Each choice is resolved once, before any data loads, with an error that names the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import distributed as dist
+
+from .config import Preset
+
+__all__ = [
+    "DATA_PIPELINES",
+    "Distributed",
+    "check_writable",
+    "init_distributed",
+    "resolve_compile",
+    "resolve_data_pipeline",
+    "resolve_device",
+]
+
+DATA_PIPELINES = ("auto", "cpu", "gpu")
+
+
+def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """The torch device to train on: ``device``, or CUDA when available, else CPU.
+
+    Raises:
+        ValueError: an unknown device name, or a CUDA device on a machine without one.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type != "cpu" and dev.type != "mps":
+        raise ValueError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    return dev
+
+
+def resolve_data_pipeline(pipeline: Optional[str], device: torch.device) -> str:
+    """``"gpu"`` (augment on the device) or ``"cpu"`` (DataLoader workers); ``auto``/None: gpu on CUDA."""
+    if pipeline in (None, "auto"):
+        return "gpu" if device.type == "cuda" else "cpu"
+    if pipeline not in DATA_PIPELINES:
+        raise ValueError(f"unknown data pipeline {pipeline!r}; choose one of: {', '.join(DATA_PIPELINES)}")
+    return pipeline
+
+
+def resolve_compile(compile: Optional[bool], device: torch.device, preset: Preset) -> bool:
+    """Whether to ``torch.compile`` the training step: by default only for the paper preset on CUDA,
+    where the minute of compilation pays back many times over."""
+    return bool(compile) if compile is not None else (device.type == "cuda" and preset.name == "paper")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before any work if ``out_dir`` cannot be created or written (creating nothing)."""
+    parent = out_dir
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create the output folder {out_dir}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write the output folder {out_dir}: {parent} is not writable")
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job: rank, world size, local rank and backend (1 process: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: Optional[str] = None
+
+
+def init_distributed(device: Optional[str]) -> Distributed:
+    """Join the process group that ``torchrun`` describes in the environment (nccl on CUDA, else gloo).
+
+    Without torchrun's variables (or with ``WORLD_SIZE=1``) this is a single process and nothing happens.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Distributed(rank, world, local, dist.get_backend())
