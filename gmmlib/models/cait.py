@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..attention import masked_logits, record_probabilities
 from ..masks import AttentionMask
-from .registry import build_mask, register_model
+from .registry import build_mask, check_pool, init_weights, register_model
 from .vit import PatchEmbed
 
 __all__ = ["CaiT", "TalkingHeadsAttention", "LayerScaleBlock"]
@@ -162,8 +162,7 @@ class CaiT(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if pool != "cls":
-            raise ValueError(f"CaiT supports pool 'cls' only (class attention), got {pool!r}")
+        check_pool("cait", pool)  # class attention: "cls" only
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, dim)
         self.grid = self.patch_embed.grid
         # Official init: pos-embedding and CLS ~ N(0, 1); Linear layers Xavier-normal.
@@ -187,11 +186,7 @@ class CaiT(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """The CLS token after class attention, shape (B, 1, dim)."""

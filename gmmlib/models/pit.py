@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .registry import build_mask, check_patch_size, register_model
+from .registry import build_mask, check_patch_size, check_pool, init_weights, register_model
 from .vit import Block
 
 __all__ = ["PiT", "Pool"]
@@ -93,8 +93,7 @@ class PiT(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if pool not in ("cls", "gap"):
-            raise ValueError(f"pool must be 'cls' or 'gap', got {pool!r}")
+        check_pool("pit", pool)
         if len(depth) != len(num_heads):
             raise ValueError(f"depth {tuple(depth)} and num_heads {tuple(num_heads)} must have one entry per stage")
         check_patch_size(img_size, patch_size)
@@ -138,11 +137,7 @@ class PiT(nn.Module):
                 dim, side = 2 * dim, side // 2
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_weights(self, (nn.Linear, nn.Conv2d))
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens after the last stage, shape (B, prefix + N_last, dim_last)."""

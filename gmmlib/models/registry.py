@@ -9,7 +9,16 @@ from torch import nn
 
 from ..masks import OFFICIAL_UNDERFLOW_SQ_DIST, AttentionMask, create
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "build_mask", "check_patch_size"]
+__all__ = [
+    "ModelEntry",
+    "register_model",
+    "create_model",
+    "list_models",
+    "build_mask",
+    "check_patch_size",
+    "check_pool",
+    "init_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,8 @@ def create_model(
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choices: {', '.join(list_models())}")
+    pool = check_pool(name, pool)
     entry = _MODELS[name]
-    pool = entry.default_pool if pool is None else pool
-    if pool not in entry.pools:
-        raise ValueError(f"model {name!r} supports pool in {entry.pools}, got {pool!r}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(img_size, int) or img_size < 1:
@@ -101,3 +108,25 @@ def check_patch_size(img_size: int, patch_size: int) -> None:
     """Raise a clear error when the patch does not tile the image."""
     if patch_size < 1 or img_size % patch_size:
         raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
+
+
+def check_pool(name: str, pool: Optional[str]) -> str:
+    """The pooling of family ``name``: ``pool``, or the family's default when None.
+
+    Raises:
+        ValueError: the family does not offer ``pool``; the message lists what it offers.
+    """
+    entry = _MODELS[name]
+    pool = entry.default_pool if pool is None else pool
+    if pool not in entry.pools:
+        raise ValueError(f"model {name!r} supports pool in {entry.pools}, got {pool!r}")
+    return pool
+
+
+def init_weights(model: nn.Module, types: Tuple[type, ...] = (nn.Linear,)) -> None:
+    """The official init of the ViT-style families: Xavier-normal weights and zero biases for ``types``."""
+    for m in model.modules():
+        if isinstance(m, types):
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..attention import masked_attention
 from ..masks import AttentionMask, grid_coordinates
-from .registry import build_mask, check_patch_size, register_model
+from .registry import build_mask, check_patch_size, check_pool, register_model
 
 __all__ = ["SwinTransformer", "SwinBlock", "WindowAttention", "PatchMerging"]
 
@@ -231,8 +231,7 @@ class SwinTransformer(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if pool != "gap":
-            raise ValueError(f"Swin supports pool 'gap' only, got {pool!r}")
+        check_pool("swin", pool)
         if len(depth) != len(num_heads):
             raise ValueError(f"depth {tuple(depth)} and num_heads {tuple(num_heads)} must have one entry per stage")
         check_patch_size(img_size, patch_size)

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ..attention import masked_attention
 from ..masks import AttentionMask
-from .registry import build_mask, check_patch_size, register_model
+from .registry import build_mask, check_patch_size, check_pool, register_model
 
 __all__ = ["T2TViT", "T2TAttention", "TokenTransformer", "T2TBlock", "sinusoid_table"]
 
@@ -197,8 +197,7 @@ class T2TViT(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if pool != "gap":
-            raise ValueError(f"T2T supports pool 'gap' only (the official removes CLS), got {pool!r}")
+        check_pool("t2t", pool)  # "gap" only: the official removes CLS
         if soft_splits < 1:
             raise ValueError(f"soft_splits must be >= 1, got {soft_splits}")
         # Each soft split halves the grid: the image is cut into patches of 2^soft_splits px.
@@ -210,9 +209,7 @@ class T2TViT(nn.Module):
         for _ in range(soft_splits - 1):
             grid = (side, side)
             self.grids.append(grid)
-            self.token_transformers.append(
-                TokenTransformer(width, token_dim, build_mask(mask, grid, 1, mask_options))
-            )
+            self.token_transformers.append(TokenTransformer(width, token_dim, build_mask(mask, grid, 1, mask_options)))
             width, side = token_dim * 9, side // 2
         self.grid = (side, side)
         self.project = nn.Linear(width, dim)

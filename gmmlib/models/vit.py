@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..attention import MaskedAttention
 from ..masks import AttentionMask
-from .registry import build_mask, check_patch_size, register_model
+from .registry import build_mask, check_patch_size, check_pool, init_weights, register_model
 
 __all__ = ["Block", "PatchEmbed", "VisionTransformer"]
 
@@ -119,8 +119,7 @@ class VisionTransformer(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if pool not in ("gap", "cls"):
-            raise ValueError(f"pool must be 'gap' or 'cls', got {pool!r}")
+        check_pool("vit", pool)
         self.pool = pool
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, dim)
         self.grid = self.patch_embed.grid
@@ -145,11 +144,7 @@ class VisionTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens after the last block, shape (B, prefix + N, dim)."""
@@ -167,7 +162,9 @@ class VisionTransformer(nn.Module):
 
 
 @register_model("vit", default_pool="gap", pools=("gap", "cls"))
-def vit(num_classes: int = 10, img_size: int = 32, mask: Optional[str] = None, pool: str = "gap", **options) -> VisionTransformer:
+def vit(
+    num_classes: int = 10, img_size: int = 32, mask: Optional[str] = None, pool: str = "gap", **options
+) -> VisionTransformer:
     """The paper's ViT: dim 192, depth 9, 12 heads x 16, MLP ratio 2, patch 4 (8 at 64 px)."""
     cfg = dict(patch_size=max(img_size // 8, 1), dim=192, depth=9, num_heads=12, head_dim=16, mlp_ratio=2.0)
     cfg.update(options)
