@@ -57,10 +57,12 @@ def test_mask_option_without_mask(capsys, tmp_path):
 
 
 def test_mask_option_booleans_parse_strictly(capsys, tmp_path):
-    assert main(["train", *SYNTHETIC, "--epochs", "1", "--mask", "gmm", "--mask-option",
-                 "truncate_like_official=False", "--out", "o"]) == 0  # fmt: skip
+    options = ["--mask", "gmm", "--mask-option", "truncate_like_official=False"]
+    rc = main(["train", *SYNTHETIC, "--epochs", "1", *options, "--out", "o", "--data-pipeline", "cpu", "--no-compile"])
+    assert rc == 0
     result = json.loads((tmp_path / "o" / "result.json").read_text())
     assert result["config"]["mask_options"]["truncate_like_official"] is False
+    assert result["data_pipeline"] == "cpu" and result["compiled"] is False  # passed through to train()
     assert result["name"] == "vit-gmm-default-synthetic-s0"  # the default, so the default run
     line = fails(capsys, "train", *SYNTHETIC, "--mask", "gmm", "--mask-option", "truncate_like_official=Flase")
     assert "truncate_like_official='Flase'" in line and "true or false" in line
