@@ -213,7 +213,9 @@ def missing_runs(
     """
     store = _store(results, store)
     listed = set(store.experiment(name))
-    return [c for c in get_experiment(name).configs(preset, dataset) if c.key() not in listed or c.key() not in store]
+    return [
+        c for c in get_experiment(name).configs(preset, dataset) if c.key() not in listed or store.get(c.key()) is None
+    ]
 
 
 def stale_runs(
@@ -383,18 +385,18 @@ def run_experiment(
         migrate(store.root, keep_weights=lambda r: keeps_weights(RunConfig.from_result(r)), log=log)
 
     outcome = RunOutcome()
-    listed = set(store.experiment(name))
+    missing = {c.key() for c in missing_runs(name, preset, dataset=dataset, store=store)}
     todo: List[RunConfig] = []
     for config in configs:
         run, key = run_file_name(config), config.key()
-        if store.get(key) is None:
-            todo.append(config)
-        elif key in listed:
+        if key not in missing:
             outcome["skipped"].append(run)
-        else:
+        elif store.get(key) is not None:  # recorded for another experiment: list it here too
             store.add(name, [key])
             outcome["reused"].append(run)
             log(f"{name}/{run}: already recorded ({key}), listed")
+        else:
+            todo.append(config)
     for entry in store.set_aside:
         outcome["corrupt"].append(str(entry.path))
         outcome.reasons[str(entry.path)] = str(entry)
