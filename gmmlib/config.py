@@ -153,8 +153,9 @@ class RunConfig:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
-        if self.pool not in (None, "gap", "cls"):
-            raise ValueError(f"unknown pool {self.pool!r}; choices: gap, cls (or None for the family's default)")
+        from .models.registry import check_pool
+
+        check_pool(self.model, self.pool)  # a pooling the family does not offer
         options = normalise_mask_options(self.mask, self.mask_options)  # unknown mask/option, wrong type
         if self.mask is not None:
             self._check_mask_values(options)

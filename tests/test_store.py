@@ -92,6 +92,8 @@ def test_options_without_a_mask_and_unknown_masks_are_rejected():
         RunConfig(mask_options={"num_kernels": 3}).validate()
     with pytest.raises(ValueError, match="unknown mask 'bogus'; choices: alibi2d, elm, gmm"):
         RunConfig(mask="bogus").validate()
+    with pytest.raises(ValueError, match=r"model 'swin' supports pool in \('gap',\), got 'cls'"):
+        RunConfig(model="swin", pool="cls").validate()  # before any data loads, not when the model is built
     retnet = RunConfig(mask="retnet", mask_options={"gammas": "[0.9, 0.8, 0.7, 0.6]"})
     assert retnet.resolved()["mask_options"]["gammas"] == [0.9, 0.8, 0.7, 0.6]
 
