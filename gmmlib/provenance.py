@@ -12,7 +12,15 @@ from typing import Any, Callable, Dict, Union
 
 import torch
 
-__all__ = ["atomic_write", "atomic_copy", "write_json", "save_torch", "environment", "git_commit"]
+__all__ = [
+    "check_folder_writable",
+    "atomic_write",
+    "atomic_copy",
+    "write_json",
+    "save_torch",
+    "environment",
+    "git_commit",
+]
 
 PathLike = Union[str, os.PathLike]
 
@@ -59,6 +67,33 @@ def atomic_copy(src: PathLike, dst: PathLike) -> Path:
     import shutil
 
     return atomic_write(dst, lambda p: shutil.copyfile(src, p))
+
+
+def check_folder_writable(path: PathLike, what: str = "folder") -> None:
+    """Raise a clear ValueError unless ``path`` is (or can be made) a writable folder, creating nothing.
+
+    Args:
+        path: the folder.
+        what: how error messages name it (e.g. ``"--out"``).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder: choose another {what}")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what} {path} lies under {probe}, which is a file, not a folder: choose another {what}")
+    denied = ValueError(f"{what} {path}: {probe} is read-only (no permission to write): choose another {what}")
+    # root may write anywhere, but a folder with no write bit at all is meant to be read-only
+    if not os.access(probe, os.W_OK | os.X_OK) or not probe.stat().st_mode & 0o222:
+        raise denied
+    try:  # os.access says yes to root even on a read-only file system: try it
+        fd, tmp = tempfile.mkstemp(prefix=".gmmlib-probe-", dir=probe)
+    except OSError as e:
+        raise ValueError(f"{what} {path}: cannot write in {probe} ({e.strerror}): choose another {what}") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def write_json(path: PathLike, data: Any) -> Path:

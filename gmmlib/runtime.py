@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -18,7 +17,6 @@ from .config import Preset
 __all__ = [
     "DATA_PIPELINES",
     "Distributed",
-    "check_writable",
     "init_distributed",
     "resolve_compile",
     "resolve_data_pipeline",
@@ -63,17 +61,6 @@ def resolve_compile(compile: Optional[bool], device: torch.device, preset: Prese
     """Whether to ``torch.compile`` the training step: by default only for the paper preset on CUDA,
     where the minute of compilation pays back many times over."""
     return bool(compile) if compile is not None else (device.type == "cuda" and preset.name == "paper")
-
-
-def check_writable(out_dir: Path) -> None:
-    """Fail before any work if ``out_dir`` cannot be created or written (creating nothing)."""
-    parent = out_dir
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot create the output folder {out_dir}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write the output folder {out_dir}: {parent} is not writable")
 
 
 @dataclass(frozen=True)

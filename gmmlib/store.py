@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from .config import RunConfig, config_key
-from .provenance import atomic_copy, save_torch, write_json
+from .provenance import atomic_copy, check_folder_writable, save_torch, write_json
 
 __all__ = ["Store", "SetAside", "Migration", "migrate", "legacy_folders", "check_folder_writable"]
 
@@ -57,33 +56,6 @@ class SetAside:
     def __str__(self) -> str:
         where = f"set aside as {self.moved_to.name}" if self.moved_to else "skipped"
         return f"{self.path} is not valid ({self.reason}): {where}"
-
-
-def check_folder_writable(path: PathLike, what: str = "folder") -> None:
-    """Raise a clear ValueError unless ``path`` is (or can be made) a writable folder, creating nothing.
-
-    Args:
-        path: the folder.
-        what: how error messages name it (e.g. ``"--out"``).
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{what} {path} is a file, not a folder: choose another {what}")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"{what} {path} lies under {probe}, which is a file, not a folder: choose another {what}")
-    denied = ValueError(f"{what} {path}: {probe} is read-only (no permission to write): choose another {what}")
-    # root may write anywhere, but a folder with no write bit at all is meant to be read-only
-    if not os.access(probe, os.W_OK | os.X_OK) or not probe.stat().st_mode & 0o222:
-        raise denied
-    try:  # os.access says yes to root even on a read-only file system: try it
-        fd, tmp = tempfile.mkstemp(prefix=".gmmlib-probe-", dir=probe)
-    except OSError as e:
-        raise ValueError(f"{what} {path}: cannot write in {probe} ({e.strerror}): choose another {what}") from None
-    os.close(fd)
-    os.unlink(tmp)
 
 
 def _unique_aside(path: Path) -> Path:

@@ -50,11 +50,10 @@ from .checkpoint import load_checkpoint
 from .config import PRESETS, Preset, RunConfig
 from .cost import profile
 from .data.batched_augment import normalize
-from .provenance import environment, save_torch, write_json
+from .provenance import check_folder_writable, environment, save_torch, write_json
 from .runtime import (
     DATA_PIPELINES,
     Distributed,
-    check_writable,
     init_distributed,
     resolve_compile,
     resolve_data_pipeline,
@@ -175,7 +174,7 @@ def setup(
     pipeline = resolve_data_pipeline(data_pipeline, dev)
     compiled = resolve_compile(compile, dev, preset)
     out_dir = Path(out_dir)
-    check_writable(out_dir)
+    check_folder_writable(out_dir, "output folder")
     ckpt_path = out_dir / "checkpoint.pt"
     state = None
     if ckpt_path.exists():

@@ -84,7 +84,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path, m
     monkeypatch.setattr(train_mod, "SoftTargetCrossEntropy", PoisonAfterFirstEpoch)
     with pytest.raises(TrainingDiverged, match="loss is nan at epoch 2, step 1.*checkpoint"):
         train(RunConfig(dataset="synthetic", preset="quick"), tmp_path / "run", progress=False)
-    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["model"].values())
 
 
@@ -152,8 +152,8 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     strip = lambda h: [{k: v for k, v in e.items() if "second" not in k and k != "data_wait_share"} for e in h]  # noqa: E731
     assert strip(a["history"]) == strip(b["history"])
     assert a["best_top1"] == b["best_top1"] and a["final_top1"] == b["final_top1"]
-    wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    wb = torch.load(killed_dir / "checkpoint.pt", weights_only=False)["model"]
+    wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    wb = torch.load(killed_dir / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -208,7 +208,7 @@ def test_bad_devices_are_named(monkeypatch):
 def test_early_failures_leave_nothing_behind(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ValueError, match=f"{blocker} is a file, not a folder"):
+    with pytest.raises(ValueError, match=f"{blocker}, which is a file, not a folder"):
         train(RunConfig(dataset="synthetic", preset="quick"), blocker / "run", progress=False)
     with pytest.raises(ValueError, match="unknown device"):
         train(RunConfig(dataset="synthetic", preset="quick"), tmp_path / "a", device="bogus", progress=False)
