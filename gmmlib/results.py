@@ -19,7 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from .data.registry import PAPER_DATASETS, get_info
 from .experiments import get_experiment, missing_runs, recorded, run_command, run_file_name, stale_runs
+from .models.registry import PAPER_FAMILIES, display_name
 from .options import non_default_options
 
 __all__ = [
@@ -37,10 +39,13 @@ __all__ = [
     "plot_curves",
     "plot_kernels",
     "MODEL_NAMES",
+    "DATASET_NAMES",
 ]
 
-MODEL_NAMES = {"vit": "ViT", "swin": "Swin", "cait": "CaiT", "pit": "PiT", "t2t": "T2T"}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "tiny-imagenet": "Tiny-ImageNet"}
+# The paper's families and data sets with the names its tables print, in its order; the
+# registries own both (ModelEntry.display_name, DatasetInfo.display_name).
+MODEL_NAMES = {name: display_name(name) for name in PAPER_FAMILIES}
+DATASET_NAMES = {name: get_info(name).display_name for name in PAPER_DATASETS}
 # Options a label shows even at their default: the RetNet decay's variants differ in their distance.
 _ALWAYS_SHOWN = {"retnet": ("distance",)}
 _MASK_NAMES = {"gmm": "GMM", "elm": "ELM", "retnet": "RetNet", "alibi2d": "ALiBi-2D", "relpos": "RelPos"}
@@ -67,7 +72,7 @@ def paper() -> Dict[str, Any]:
 
 def label(config: Dict[str, Any]) -> str:
     """A readable name for a run's configuration, e.g. ``GMM-ViT (K=3, GAP)``."""
-    name = MODEL_NAMES.get(config["model"], config["model"])
+    name = display_name(config["model"])
     if config.get("mask"):
         name = f"{_MASK_NAMES.get(config['mask'], config['mask'])}-{name}"
     details = []

@@ -74,6 +74,7 @@ class DatasetInfo:
         split_aliases: ``(alias, canonical split)`` pairs accepted by ``load_arrays``.
         classes: Class names indexed by label, where they are fixed.
         description: One line about the data set and its sources.
+        display_name: The name tables print (``"CIFAR-10"``); empty means ``name``.
         locator: Finds the source files in a data root (internal).
     """
 
@@ -87,7 +88,12 @@ class DatasetInfo:
     split_aliases: tuple[tuple[str, str], ...] = ()
     classes: tuple[str, ...] | None = None
     description: str = ""
+    display_name: str = ""
     locator: Locator | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.display_name:  # a data set without a printed name is shown by its registry name
+            object.__setattr__(self, "display_name", self.name)
 
     @property
     def splits(self) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ __all__ = [
     "register_model",
     "create_model",
     "list_models",
+    "display_name",
+    "PAPER_FAMILIES",
     "build_mask",
     "check_patch_size",
     "check_pool",
@@ -23,24 +25,46 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model family: its builder, default pooling and the poolings it supports."""
+    """A model family.
+
+    Args:
+        name: registry name ("vit").
+        builder: ``fn(num_classes, img_size, mask, pool, **options)``.
+        default_pool: pooling when none is asked for.
+        pools: the poolings the family supports.
+        display_name: the name tables and plots print ("ViT").
+    """
 
     name: str
     builder: Callable[..., nn.Module]
     default_pool: str
     pools: Tuple[str, ...]
+    display_name: str = ""
 
 
 _MODELS: Dict[str, ModelEntry] = {}
 
+# The paper's five families, in the order of its tables (the rows of Experiment 1), with the
+# names the tables print; a family registered without a display name takes its entry here.
+PAPER_FAMILIES: Tuple[str, ...] = ("vit", "swin", "cait", "pit", "t2t")
+_DISPLAY_NAMES = {"vit": "ViT", "swin": "Swin", "cait": "CaiT", "pit": "PiT", "t2t": "T2T"}
+
 
 def register_model(
-    name: str, default_pool: str, pools: Sequence[str]
+    name: str, default_pool: str, pools: Sequence[str], display_name: Optional[str] = None
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator that registers a builder ``fn(num_classes, img_size, mask, pool, **options)``."""
+    """Decorator that registers a builder ``fn(num_classes, img_size, mask, pool, **options)``.
+
+    Args:
+        name: registry name.
+        default_pool: pooling when none is asked for.
+        pools: the poolings the family supports.
+        display_name: the name tables print (default: the paper's name for its families, else ``name``).
+    """
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _MODELS[name] = ModelEntry(name, fn, default_pool, tuple(pools))
+        shown = display_name or _DISPLAY_NAMES.get(name, name)
+        _MODELS[name] = ModelEntry(name, fn, default_pool, tuple(pools), shown)
         return fn
 
     return wrap
@@ -49,6 +73,12 @@ def register_model(
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model`."""
     return sorted(_MODELS)
+
+
+def display_name(name: str) -> str:
+    """The name tables print for family ``name`` ("vit" -> "ViT"); an unknown name is returned as is."""
+    entry = _MODELS.get(name)
+    return entry.display_name if entry is not None else name
 
 
 def create_model(
