@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -118,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments import run_experiment
+    from .experiments import parse_shard, run_experiment
 
     if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
         raise CommandError(f"--results {args.results} is a file, not a folder: point --results at a folder")
@@ -135,8 +136,11 @@ def _run(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         compile=args.compile,
         data_pipeline=args.data_pipeline,
+        shard=None if args.shard is None else parse_shard(args.shard),
     )
-    print(", ".join(f"{k}: {len(v)}" for k, v in outcome.items()))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0 if outcome.ok else EXIT_ERROR  # under torchrun, rank 0 reports
+    print(", ".join(f"{k}: {len(v)}" for k, v in outcome.items() if v or k != "other_shard"))
     if outcome.ok:
         return 0
     first = {kind: outcome[kind][0] for kind in ("failed", "missing_data", "corrupt") if outcome[kind]}
@@ -153,6 +157,20 @@ def _run(args: argparse.Namespace) -> int:
         problems.append(f"{len(outcome['missing_data'])} run(s) lacked data ({name}: {outcome.reasons[name]})")
         hints.append("point --data or GMMLIB_DATA at the data")
     raise CommandError(f"{args.experiment}: {'; '.join(problems)}; {', '.join(hints)} and run the same command again")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .store import merge
+
+    for source in args.sources:
+        if not Path(source).is_dir():
+            raise CommandError(f"{source} is not a results folder")
+    done = merge(args.sources, into=args.results)
+    print(
+        f"copied {len(done['copied'])} record(s), {len(done['present'])} already present; "
+        f"experiments: {', '.join(done['experiments']) or 'none'}"
+    )
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -221,7 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
     r.add_argument("--work-dir", default="runs", help="checkpoints of runs in progress")
     r.add_argument("--parallel", type=int, default=1, metavar="N", help="train N runs side by side (processes)")
+
+    r.add_argument(
+        "--shard", default=None, metavar="I/N", help="train only every N-th run of the grid from the I-th (0 <= I < N)"
+    )
     r.set_defaults(func=_run)
+
+    m = sub.add_parser("merge", help="merge results folders of other machines or shards into one")
+    m.add_argument("sources", nargs="+", help="results folders to read")
+    m.add_argument("--results", default=None, help="results folder to fill (default: results/ of this checkout)")
+    m.set_defaults(func=_merge)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)
     sub.add_parser("demo", help="a short end-to-end demo").set_defaults(func=_demo)

@@ -257,7 +257,7 @@ class RunOutcome(dict):
     """Run names by outcome ("trained", "skipped", "reused", "missing_data", "failed", "corrupt"),
     with ``reasons``: a one-line reason per run (or file) that did not succeed."""
 
-    OUTCOMES = ("trained", "skipped", "reused", "missing_data", "failed", "corrupt")
+    OUTCOMES = ("trained", "skipped", "reused", "missing_data", "failed", "corrupt", "other_shard")
 
     def __init__(self) -> None:
         super().__init__({k: [] for k in self.OUTCOMES})
@@ -325,6 +325,26 @@ def _resolve_device(device: Optional[str]) -> Optional[str]:
     return str(resolve_device(device))
 
 
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) as ``(i, n)``; ValueError naming the text otherwise."""
+    i, sep, n = str(text).partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"shard must be i/n with 0 <= i < n (e.g. 0/4), got {text!r}")
+    return shard
+
+
+def shard_of(configs: List[RunConfig], shard: Optional[Tuple[int, int]]) -> List[RunConfig]:
+    """The runs of ``configs`` (in grid order) that shard ``(i, n)`` trains: every n-th from the i-th."""
+    if shard is None:
+        return list(configs)
+    i, n = parse_shard(f"{shard[0]}/{shard[1]}")
+    return [c for p, c in enumerate(configs) if p % n == i]
+
+
 def run_experiment(
     name: str,
     preset: str = "cpu",
@@ -339,6 +359,7 @@ def run_experiment(
     parallel: int = 1,
     compile: Optional[bool] = None,
     data_pipeline: Optional[str] = None,
+    shard: Optional[Tuple[int, int]] = None,
 ) -> RunOutcome:
     """Train every run of an experiment that the store lacks, and list them all under the experiment.
 
@@ -363,6 +384,10 @@ def run_experiment(
             resumed and recorded as if it ran alone.
         compile: ``torch.compile`` the models (None: train()'s default).
         data_pipeline: "auto", "cpu" or "gpu" (None: train()'s default).
+        shard: ``(i, n)``: train only the runs at positions ``p`` of the (filtered) grid with
+            ``p % n == i``, so that n machines (a Slurm job array, n Colab sessions) share a grid
+            without overlap, whatever each one has already finished; runs recorded by any
+            machine are still listed.
 
     Returns:
         A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed),
@@ -377,13 +402,18 @@ def run_experiment(
     configs = [c for c in experiment.configs(preset, dataset) if matches(c, only)]
     if not configs:
         raise ValueError(f"filter {only!r} matches no run of {name!r}")
+    mine = {c.key() for c in shard_of(configs, shard)}
+    # Under torchrun every rank runs this loop and trains the same runs together; rank 0 alone writes.
+    world, lead = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
+    if world > 1 and parallel > 1:
+        raise ValueError("--parallel cannot be combined with torchrun: each run already uses every process")
     device = _resolve_device(device)
-    store = Store(results_dir(results), repair=True)
+    store = Store(results_dir(results), repair=lead)
     store.check_writable()
     from .store import check_folder_writable
 
     check_folder_writable(work_dir, "work folder")
-    if legacy_folders(store.root):
+    if lead and legacy_folders(store.root):
         log(f"{store.root}: results in the old layout, moving them into the store")
         migrate(store.root, keep_weights=lambda r: keeps_weights(RunConfig.from_result(r)), log=log)
 
@@ -395,11 +425,14 @@ def run_experiment(
         if key not in missing:
             outcome["skipped"].append(run)
         elif store.get(key) is not None:  # recorded for another experiment: list it here too
-            store.add(name, [key])
+            if lead:
+                store.add(name, [key])
             outcome["reused"].append(run)
             log(f"{name}/{run}: already recorded ({key}), listed")
-        else:
+        elif key in mine:
             todo.append(config)
+        else:
+            outcome["other_shard"].append(run)
     for entry in store.set_aside:
         outcome["corrupt"].append(str(entry.path))
         outcome.reasons[str(entry.path)] = str(entry)
@@ -418,8 +451,9 @@ def run_experiment(
         record = {k: v for k, v in payload.items() if k not in ("experiment", "reused_from", "weights_file")}
         record["trained_for"] = name
         record["parallel"] = parallel
-        store.put(record, weights)
-        store.add(name, [record["key"]])
+        if lead:
+            store.put(record, weights)
+            store.add(name, [record["key"]])
         outcome["trained"].append(run)
         log(f"{name}/{run}: best top-1 {payload['best_top1']:.2f}, final {payload['final_top1']:.2f}")
 

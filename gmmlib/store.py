@@ -22,17 +22,19 @@ copies of shared runs in each experiment's folder) into this one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
 from .config import RunConfig, config_key
 from .provenance import atomic_copy, check_folder_writable, save_torch, write_json
 
-__all__ = ["Store", "SetAside", "Migration", "migrate", "legacy_folders", "check_folder_writable"]
+__all__ = ["Store", "SetAside", "Migration", "merge", "migrate", "legacy_folders", "check_folder_writable"]
 
 PathLike = Union[str, os.PathLike]
 RUNS, EXPERIMENTS = "records", "experiments"
@@ -208,12 +210,78 @@ class Store:
         return write_json(self.record_path(key), record)
 
     def add(self, experiment: str, keys: Iterable[str]) -> List[str]:
-        """Add run keys to an experiment's list (kept sorted); returns the list."""
-        current = self.experiment(experiment)
-        merged = sorted(set(current) | set(keys))
-        if merged != current or not self.index_path(experiment).is_file():
-            write_json(self.index_path(experiment), {"experiment": experiment, "runs": merged})
+        """Add run keys to an experiment's list (kept sorted); returns the list.
+
+        The read-add-write holds a lock on the experiments folder, so several runners (shards of
+        one grid on machines that share this folder) never drop each other's keys.
+        """
+        with self._locked():
+            current = self.experiment(experiment)
+            merged = sorted(set(current) | set(keys))
+            if merged != current or not self.index_path(experiment).is_file():
+                write_json(self.index_path(experiment), {"experiment": experiment, "runs": merged})
         return merged
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # A lock on the folder itself: no lock file to leave behind in a committed store.
+        self.experiments_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.experiments_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def merge_from(self, other: Union["Store", PathLike]) -> Dict[str, List[str]]:
+        """Bring another store's records (with their weights) and experiment lists into this one.
+
+        A record this store lacks is copied; one it has already is kept as it is (the same key
+        is the same run); every experiment list becomes the union of both.
+
+        Returns:
+            ``{"copied": keys, "present": keys, "experiments": names}``.
+        """
+        other = other if isinstance(other, Store) else Store(other)
+        if other.root.resolve() == self.root.resolve():
+            raise ValueError(f"cannot merge the store {self.root} into itself")
+        out: Dict[str, List[str]] = {"copied": [], "present": [], "experiments": []}
+        for key in other.keys():
+            if key in self:
+                out["present"].append(key)
+                continue
+            record = other.get(key)
+            if record is None:
+                continue
+            weights = other.weights_path(key)
+            self.put(record, weights if weights.is_file() else None)
+            out["copied"].append(key)
+        for name in other.experiments():
+            self.add(name, other.experiment(name))
+            out["experiments"].append(name)
+        self.set_aside.extend(other.set_aside)
+        return out
+
+
+def merge(sources: Iterable[PathLike], into: Optional[PathLike] = None) -> Dict[str, List[str]]:
+    """Merge the stores in ``sources`` (results folders of several machines or shards) into ``into``.
+
+    Args:
+        sources: results folders to read.
+        into: the results folder to fill (default: ``results/`` of this checkout).
+
+    Returns:
+        ``{"copied": keys, "present": keys, "experiments": names}`` over all sources.
+    """
+    target = Store(into)
+    target.check_writable()
+    total: Dict[str, List[str]] = {"copied": [], "present": [], "experiments": []}
+    for source in sources:
+        if not Path(source).is_dir():
+            raise ValueError(f"{source} is not a results folder")
+        for k, v in target.merge_from(source).items():
+            total[k] += [x for x in v if x not in total[k]]
+    return total
 
 
 # ---- migration from the layout before the store ------------------------------------------
