@@ -407,6 +407,8 @@ def run_experiment(
     world, lead = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
     if world > 1 and parallel > 1:
         raise ValueError("--parallel cannot be combined with torchrun: each run already uses every process")
+    if not lead:
+        log = lambda message: None  # noqa: E731  (rank 0 reports)
     device = _resolve_device(device)
     store = Store(results_dir(results), repair=lead)
     store.check_writable()
