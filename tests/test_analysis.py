@@ -7,14 +7,9 @@ import torch
 import gmmlib
 from gmmlib.analysis import attention_maps, mean_attention_distance
 from gmmlib.attention import MaskedAttention, masked_attention
+from gmmlib.config import PRESETS
 
-SMALL = {
-    "vit": dict(dim=32, depth=2, num_heads=2, head_dim=16),
-    "cait": dict(dim=32, depth=2, cls_depth=1, num_heads=2, head_dim=16, mlp_dim=64),
-    "pit": dict(dim=16, depth=(1, 1, 1), num_heads=(1, 2, 4), head_dim=8),
-    "swin": dict(dim=16, depth=(1, 1, 1), num_heads=(1, 2, 4)),
-    "t2t": dict(dim=32, depth=2, num_heads=2, token_dim=16),
-}
+SMALL = {name: dict(options) for name, options in PRESETS["quick"].model_overrides.items()}
 
 
 @pytest.mark.parametrize("family", list(SMALL))
