@@ -1,4 +1,5 @@
-"""What a trained model attends to: attention maps of every layer, for all five families, and their locality.
+"""What a trained model attends to and what its masks learned: attention maps of every layer (all
+five families), their locality, and the masks of a recorded run rebuilt on their layers' grids.
 
 The maps are recorded, not recomputed: :func:`attention_maps` runs the model once inside
 :func:`gmmlib.attention.recording`, and every attention layer (ViT's, PiT's and T2T's
@@ -6,22 +7,30 @@ The maps are recorded, not recomputed: :func:`attention_maps` runs the model onc
 and timm models patched by :func:`gmmlib.apply_mask`) hands over the probabilities it used.
 Module hooks only say which layer was running, so no layer's maths is copied here.
 
+A run record keeps every mask's learned parameters (``mask_parameters``);
+:func:`layer_masks` puts them back into the masks of the run's own model, so each mask has
+its layer's real grid (PiT's stages, T2T's token transformers), and :func:`mask_changes` and
+:func:`profile_statistics` measure what training did to a GMM.
+
 Example:
     >>> maps = attention_maps(model, images)            # {layer name: (B, H, T, S)}
     >>> mean_attention_distance(maps["blocks.0.attn"], (8, 8))   # (H,) in patches
+    >>> layer_masks(record)["blocks.0.attn.mask"].profile()      # the trained GMM of layer 0
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+import random
+from typing import Any, Dict, List, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .attention import recording
-from .masks import pairwise_distance
+from .masks import AttentionMask, GaussianMixtureMask, pairwise_distance
 
-__all__ = ["attention_maps", "mean_attention_distance"]
+__all__ = ["attention_maps", "mean_attention_distance", "layer_masks", "mask_changes", "profile_statistics"]
 
 
 @torch.no_grad()
@@ -91,3 +100,92 @@ def mean_attention_distance(probs: Tensor, grid: Sequence[int]) -> Tensor:
     p = p / p.sum(-1, keepdim=True)
     d = pairwise_distance(tuple(int(g) for g in grid), "euclidean").to(p)
     return (p * d).sum(-1).mean(dim=(0, 2))
+
+
+def layer_masks(result: Mapping[str, Any], initial: bool = False) -> Dict[str, AttentionMask]:
+    """Every attention mask of a recorded run, as trained or as the run started, on its layer's grid.
+
+    The run's model is rebuilt from its configuration after seeding it as
+    :func:`gmmlib.train.train` does, so the masks at step 0 are the run's own; for the trained
+    masks the record's ``mask_parameters`` (6 decimals) are copied in. The caller's random state
+    is left as it was.
+
+    Args:
+        result: a run record (:func:`gmmlib.results.load`).
+        initial: the masks at step 0 instead of the trained ones.
+
+    Returns:
+        ``{module name: mask}`` in forward order, e.g. ``{"blocks.0.attn.mask": GaussianMixtureMask}``.
+    """
+    from .config import RunConfig
+    from .train import seed_everything
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        config = RunConfig.from_result(result)  # checking the config may draw random numbers too
+        seed_everything(int(config.seed))
+        model = config.build_model()
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    masks = {name: m for name, m in model.named_modules() if isinstance(m, AttentionMask)}
+    if not initial:
+        recorded = result["mask_parameters"]
+        if set(recorded) != set(masks):
+            raise ValueError(
+                f"{result.get('name')}: recorded masks {sorted(recorded)} are not the model's {sorted(masks)}"
+            )
+        with torch.no_grad():
+            for name, mask in masks.items():
+                for pname, p in mask.named_parameters():
+                    p.copy_(torch.tensor(recorded[name][pname], dtype=p.dtype))
+    return masks
+
+
+def mask_changes(result: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """How far training moved each GMM layer of a run from where it started.
+
+    Args:
+        result: a run record of a GMM model.
+
+    Returns:
+        One row per layer (its name without ``.attn.mask``): mean absolute change of alpha and
+        of sigma over heads and kernels, and the number of heads whose multiplier at distance 0,
+        ``M(0)``, is negative at step 0 and after training.
+    """
+    start, trained = layer_masks(result, initial=True), layer_masks(result)
+    rows = []
+    for name, after in trained.items():
+        before = start[name]
+        if not isinstance(after, GaussianMixtureMask):
+            continue
+        rows.append(
+            {
+                "layer": name.replace(".attn.mask", ""),
+                "mean |alpha change|": (after.alpha - before.alpha).abs().mean().item(),
+                "mean |sigma change|": (after.sigma - before.sigma).abs().mean().item(),
+                "heads with M(0) < 0, start": int((before.profile()[:, 0] < 0).sum()),
+                "heads with M(0) < 0, trained": int((after.profile()[:, 0] < 0).sum()),
+            }
+        )
+    return rows
+
+
+@torch.no_grad()
+def profile_statistics(profile: Tensor) -> Dict[str, float]:
+    """Locality and sign of one GMM layer from its profile (:meth:`GaussianMixtureMask.profile`).
+
+    ``M(0)`` scales a patch's own and nearest logits, ``M(far)`` those of the farthest patches;
+    ``|M(0)| - |M(far)| > 0`` means a head scales near patches more strongly (local), whatever its sign.
+
+    Args:
+        profile: (H, U) mask per head over the grid's distinct distances, nearest first.
+
+    Returns:
+        ``{"heads with M(0) < 0", "mean |M(0)|", "mean |M(0)| - |M(far)|"}`` over the heads.
+    """
+    near, far = profile[:, 0].abs(), profile[:, -1].abs()
+    return {
+        "heads with M(0) < 0": int((profile[:, 0] < 0).sum()),
+        "mean |M(0)|": near.mean().item(),
+        "mean |M(0)| - |M(far)|": (near - far).mean().item(),
+    }

@@ -10,8 +10,9 @@ or ``CI=true``) runs every notebook top to bottom in seconds on synthetic data; 
 default) reads the committed ``results/`` and trains only small live demos, on real CIFAR-10
 when the data root (``GMMLIB_DATA``) has it.
 
-The helpers here only *show* and *measure*: every model, mask and training piece the book runs
-comes from the rest of :mod:`gmmlib`.
+The helpers here only *show*: every model, mask, training piece, statistic and verdict the book
+runs comes from the rest of :mod:`gmmlib` (attention maps from :mod:`gmmlib.analysis`, tables
+from :mod:`gmmlib.results`, generated text from :mod:`gmmlib.findings`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .attention import MaskedAttention, masked_attention
-from .masks import pairwise_distance
+from .results import preset_of
 
 __all__ = [
     "BookSettings",
@@ -41,9 +41,6 @@ __all__ = [
     "not_yet",
     "setup_figures",
     "row_as_image",
-    "attention_probabilities",
-    "attention_maps",
-    "mean_attention_distance",
     "run_demo",
     "model_from_result",
     "preset_of",
@@ -289,80 +286,6 @@ def row_as_image(mask: Tensor, grid: Sequence[int], query: int | Sequence[int]) 
     return m[query].reshape(h, w).detach()
 
 
-@torch.no_grad()
-def attention_probabilities(attn: MaskedAttention, x: Tensor) -> Tensor:
-    """The attention matrix of one :class:`~gmmlib.attention.MaskedAttention` layer for input ``x``.
-
-    It calls :func:`~gmmlib.attention.masked_attention`, the function the layer itself calls,
-    with the identity matrix as values: ``P @ I = P``, so the output *is* the attention matrix.
-
-    Args:
-        attn: the layer.
-        x: (B, T, dim) tokens entering the layer (after its norm).
-
-    Returns:
-        (B, H, T, T) attention probabilities (rows sum to 1).
-    """
-    b, t, _ = x.shape
-    q, k, _ = attn.qkv(x).reshape(b, t, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-    eye = torch.eye(t, dtype=q.dtype, device=q.device).expand(b, attn.num_heads, t, t)
-    return masked_attention(q, k, eye, attn.mask, scale=attn.scale)
-
-
-@torch.no_grad()
-def attention_maps(model: nn.Module, images: Tensor) -> Dict[str, Tensor]:
-    """Attention matrices of every :class:`~gmmlib.attention.MaskedAttention` layer of ``model``.
-
-    Args:
-        model: e.g. ``gmmlib.create_model("vit", ...)``.
-        images: (B, 3, H, W) normalised images.
-
-    Returns:
-        ``{layer name: (B, H, T, T) probabilities}`` in forward order.
-    """
-    inputs: Dict[str, Tensor] = {}
-    layers = {name: m for name, m in model.named_modules() if isinstance(m, MaskedAttention)}
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no MaskedAttention layer")
-
-    def grab(name: str) -> Callable:
-        def hook(module: nn.Module, args: tuple) -> None:
-            inputs[name] = args[0]
-
-        return hook
-
-    handles = [m.register_forward_pre_hook(grab(name)) for name, m in layers.items()]
-    was_training = model.training
-    model.eval()
-    try:
-        model(images)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return {name: attention_probabilities(layers[name], inputs[name]) for name in inputs}
-
-
-def mean_attention_distance(probs: Tensor, grid: Sequence[int]) -> Tensor:
-    """Mean attention distance per head, in patches: ``sum_j P_ij d_ij`` averaged over queries and images.
-
-    Prefix tokens (a CLS token) are left out: only patch-to-patch attention is measured, and
-    each query row is renormalised over the patch tokens.
-
-    Args:
-        probs: (B, H, T, T) attention probabilities, the last N = h * w tokens being patches.
-        grid: (h, w) of the patch grid.
-
-    Returns:
-        (H,) mean distance in units of patches.
-    """
-    n = int(grid[0]) * int(grid[1])
-    p = probs[..., -n:, -n:]
-    p = p / p.sum(-1, keepdim=True)
-    d = pairwise_distance(tuple(int(g) for g in grid), "euclidean").to(p)
-    return (p * d).sum(-1).mean(dim=(0, 2))
-
-
 def run_demo(settings: BookSettings, **config: Any) -> Dict[str, Any]:
     """Train one small live demo in a temporary folder and return its result dict.
 
@@ -413,17 +336,6 @@ def model_from_result(
     if path is not None:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
-
-
-def preset_of(experiment: str, results: Optional[str | os.PathLike] = None) -> Optional[str]:
-    """The preset whose runs of ``experiment`` the book shows: "paper" if any, else "cpu", else "quick".
-
-    Returns None when the store lists no run for ``experiment``.
-    """
-    from .results import load
-
-    presets = {r["config"]["preset"] for r in load(experiment, results)}
-    return next((p for p in ("paper", "cpu", "quick") if p in presets), None)
 
 
 def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | os.PathLike] = None) -> None:
@@ -502,13 +414,15 @@ def show_comparison(
 
 def _note_seed_noise(table: Any, preset: str, results: Optional[str | os.PathLike]) -> None:
     # A single-seed gain means nothing without the seed-to-seed spread beside it.
+    from .findings import seed_noise
     from .results import headline
 
     single = "gain over no mask" in table and ((table["seeds"] == 1) & table["gain over no mask"].notna()).any()
-    noise = headline(results, preset=preset).get("paired_gain_best_top1") if single else None
-    if noise and len(noise["values"]) > 1:
+    noise = seed_noise(results, preset) if single else None
+    seeds = len(headline(results, preset=preset)["paired_gain_best_top1"]["values"]) if noise is not None else 0
+    if seeds > 1:
         show_markdown(
-            f"For scale: over the {len(noise['values'])} seeds of the `headline` experiment, the GMM's gain over "
-            f"ViT varied from seed to seed with a standard deviation of {noise['std']:.2f} points ({preset} preset). "
+            f"For scale: over the {seeds} seeds of the `headline` experiment, the GMM's gain over "
+            f"ViT varied from seed to seed with a standard deviation of {noise:.2f} points ({preset} preset). "
             "A one-seed gain smaller than that is within noise."
         )

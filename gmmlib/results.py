@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,10 @@ __all__ = [
     "label",
     "headline",
     "exp1_table",
+    "exp1_pivot",
+    "gain_text",
+    "speed_table",
+    "preset_of",
     "compare",
     "gains_by_option",
     "missing",
@@ -194,8 +199,10 @@ def headline(results: Optional[str | Path] = None, preset: str = "cpu") -> Dict[
 def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
     """Experiment 1: the paper's top-1 beside ours, per model and data set.
 
-    Columns: model, dataset, paper (no mask, GMM, gain) and ours (no mask, GMM, gain,
-    seeds). Rows whose runs do not exist say "not rerun here" and give the command.
+    Columns: model, dataset, paper (no mask, GMM, gain), ours (no mask, GMM, gain), each side's
+    cell as text (``paper_cell``, ``ours_cell``: :func:`gain_text`), and for rows whose runs do
+    not exist the ``command`` that makes them (empty otherwise; ``note`` says "not rerun here: "
+    before it).
     """
     pd = _pandas()
     table = paper()["main_table"]
@@ -219,13 +226,48 @@ def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
             row["ours_none"] = got.get("none", float("nan"))
             row["ours_gmm"] = got.get("gmm", float("nan"))
             row["ours_gain"] = row["ours_gmm"] - row["ours_none"]
-            row["note"] = (
-                ""
-                if len(got) == 2
-                else "not rerun here: " + run_command("exp1", preset, f"model={model},dataset={dataset}")
-            )
+            row["paper_cell"] = gain_text(row["paper_none"], row["paper_gmm"], row["paper_gain"])
+            row["ours_cell"] = gain_text(row["ours_none"], row["ours_gmm"], row["ours_gain"])
+            row["command"] = "" if len(got) == 2 else run_command("exp1", preset, f"model={model},dataset={dataset}")
+            row["note"] = "not rerun here: " + row["command"] if row["command"] else ""
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def gain_text(none: float, gmm: float, gain: float) -> str:
+    """One cell of the main table as text: ``"93.65 → 95.06 (+1.41)"``, or ``"not rerun"`` when the gain is NaN."""
+    return "not rerun" if math.isnan(gain) else f"{none:.2f} → {gmm:.2f} ({gain:+.2f})"
+
+
+def exp1_pivot(table, column: str):
+    """One column of :func:`exp1_table` laid out as the paper's table: families down, data sets across, in its order."""
+    models = [MODEL_NAMES[m] for m in paper()["main_table"]["rows"]]
+    datasets = [DATASET_NAMES[d] for d in paper()["main_table"]["datasets"]]
+    return table.pivot(index="model", columns="dataset", values=column).reindex(models)[datasets]
+
+
+def speed_table(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
+    """Training speed per configuration over its seeds: images per second and minutes per run (mean, std).
+
+    Columns are ``(images_per_second | minutes, mean | std)`` and ``hardware`` (of the first run),
+    one row per label; empty when ``experiment`` has no run at ``preset``.
+    """
+    df = runs(experiment, results)
+    if df.empty or not (df["preset"] == preset).any():
+        return _pandas().DataFrame()
+    df = df[df["preset"] == preset]
+    table = df.groupby("label")[["images_per_second", "minutes"]].agg(["mean", "std"])
+    table["hardware"] = df["hardware"].iloc[0]
+    return table
+
+
+def preset_of(experiment: str, results: Optional[str | Path] = None) -> Optional[str]:
+    """The preset whose runs of ``experiment`` the book shows: "paper" if any, else "cpu", else "quick".
+
+    Returns None when the store lists no run for ``experiment``.
+    """
+    presets = {r["config"]["preset"] for r in load(experiment, results)}
+    return next((p for p in ("paper", "cpu", "quick") if p in presets), None)
 
 
 def _paper_cell(config: Dict[str, Any]) -> float:

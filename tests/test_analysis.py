@@ -79,3 +79,79 @@ def test_a_model_without_attention_is_an_error():
 
 def test_masked_attention_is_exposed_unchanged():
     assert MaskedAttention is gmmlib.MaskedAttention
+
+
+# --- masks rebuilt from a run record ----------------------------------------------------------
+
+
+def _record(family: str, mask: str, seed: int = 3, shift: float = 0.25) -> tuple:
+    """A run record as train() writes it (config and mask_parameters), its masks moved by ``shift``."""
+    from gmmlib.config import RunConfig
+    from gmmlib.train import mask_parameters, seed_everything
+
+    config = RunConfig(model=family, mask=mask, dataset="synthetic", preset="quick", seed=seed)
+    seed_everything(seed)
+    model = config.build_model()
+    start = {k: v.clone() for k, v in model.state_dict().items() if ".mask." in k or k.startswith("mask.")}
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, gmmlib.masks.AttentionMask):
+                for p in m.parameters():
+                    p.add_(shift)
+    return {"name": config.name(), "config": config.resolved(), "mask_parameters": mask_parameters(model)}, model, start
+
+
+def test_layer_masks_rebuild_every_layer_on_its_own_grid():
+    from gmmlib.analysis import layer_masks
+    from gmmlib.masks import AttentionMask
+
+    record, model, _ = _record("pit", "gmm")
+    mine = {n: m for n, m in model.named_modules() if isinstance(m, AttentionMask)}
+    state = torch.random.get_rng_state()
+    trained = layer_masks(record)
+    assert torch.equal(torch.random.get_rng_state(), state), "the caller's random state is left alone"
+    assert list(trained) == list(mine)
+    assert len({m.grid for m in trained.values()}) > 1  # PiT's stages have different grids, none hard-coded
+    for name, m in trained.items():
+        assert m.grid == mine[name].grid
+        torch.testing.assert_close(m(), mine[name](), atol=1e-5, rtol=0)  # parameters kept to 6 decimals
+
+
+def test_layer_masks_at_step_0_are_the_runs_own_initialisation():
+    from gmmlib.analysis import layer_masks
+
+    record, model, _ = _record("vit", "gmm", shift=0.0)
+    fresh = layer_masks(record, initial=True)
+    for name, m in fresh.items():
+        torch.testing.assert_close(m.alpha, model.get_submodule(name).alpha)
+        torch.testing.assert_close(m.sigma, model.get_submodule(name).sigma)
+
+
+def test_layer_masks_refuse_a_record_of_another_model():
+    from gmmlib.analysis import layer_masks
+
+    record, _, _ = _record("vit", "gmm")
+    record["mask_parameters"] = {"blocks.9.attn.mask": {}}
+    with pytest.raises(ValueError, match="recorded masks"):
+        layer_masks(record)
+
+
+def test_mask_changes_measure_how_far_training_moved_each_layer():
+    from gmmlib.analysis import mask_changes
+
+    record, model, _ = _record("vit", "gmm", shift=0.5)
+    rows = mask_changes(record)
+    assert [r["layer"] for r in rows] == ["blocks.0", "blocks.1"]
+    for r in rows:
+        assert r["mean |alpha change|"] == pytest.approx(0.5, abs=1e-5)
+        assert r["mean |sigma change|"] == pytest.approx(0.5, abs=1e-5)
+        assert 0 <= r["heads with M(0) < 0, start"] <= 2 and 0 <= r["heads with M(0) < 0, trained"] <= 2
+    assert mask_changes(_record("vit", "elm")[0]) == []  # an ELM has no alpha or sigma
+
+
+def test_profile_statistics():
+    from gmmlib.analysis import profile_statistics
+
+    profile = torch.tensor([[2.0, 1.0, 0.5], [-1.0, -0.5, 0.0]])  # one local head, one negative head
+    stats = profile_statistics(profile)
+    assert stats == {"heads with M(0) < 0": 1, "mean |M(0)|": 1.5, "mean |M(0)| - |M(far)|": 1.25}

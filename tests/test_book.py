@@ -25,6 +25,7 @@ NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
 sys.path.insert(0, str(ROOT / "tools"))
 import build_book
+import sync_install_cell
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -98,6 +99,29 @@ def test_notebook_opens_with_title_badge_install_and_mode_cells(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_install_cell_is_the_generated_one(path):
+    """Every chapter's install cell comes from one template (tools/sync_install_cell.py)."""
+    install = next(c for c in _read(path).cells if c.cell_type == "code")
+    assert install.source == sync_install_cell.install_cell(), f"{path.name}: run python tools/sync_install_cell.py"
+
+
+def test_sync_install_cell_check_finds_and_fixes_a_drifted_cell(tmp_path):
+    import json
+    import shutil
+
+    nb = tmp_path / "chapter.ipynb"
+    shutil.copy(NOTEBOOKS[0], nb)
+    data = json.loads(nb.read_text())
+    first = next(c for c in data["cells"] if c["cell_type"] == "code")
+    first["source"] = ["import gmmlib  # edited by hand"]
+    nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    assert sync_install_cell.main(["--check", str(nb)]) == 1
+    assert sync_install_cell.main([str(nb)]) == 0
+    assert sync_install_cell.main(["--check", str(nb)]) == 0
+    assert nb.read_text() == NOTEBOOKS[0].read_text()  # same cell, same formatting
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_reimplements_no_model_code(path):
     """Models, masks and training come from gmmlib: no class definitions in the chapters."""
     for cell in _read(path).cells:
@@ -147,6 +171,10 @@ def test_api_page_documents_every_module():
         "train",
         "experiments",
         "results",
+        "findings",
+        "analysis",
+        "store",
+        "options",
         "book",
     ):
         assert f"{{automodule}} gmmlib.{module}" in api, module
@@ -186,7 +214,7 @@ def test_full_mode_uses_real_data_when_the_root_has_it_else_says_why(monkeypatch
         assert book.mode(verbose=False).dataset == "cifar10-mini"
 
 
-def test_show_source_and_attention_helpers():
+def test_show_source_and_row_as_image():
     import torch
 
     import gmmlib
@@ -194,13 +222,15 @@ def test_show_source_and_attention_helpers():
     book.show_source(gmmlib.masks.GaussianMixtureMask.forward)  # prints outside IPython
     with pytest.raises(ValueError):
         book.show_source(gmmlib.masks.ELM, start="no such text")
-    model = gmmlib.create_model("vit", mask="elm", dim=32, depth=2, num_heads=2, head_dim=16)
-    maps = book.attention_maps(model, torch.randn(2, 3, 32, 32))
-    assert list(maps) == ["blocks.0.attn", "blocks.1.attn"]
-    for p in maps.values():  # zero-initialised ELM: uniform attention
-        assert p.shape == (2, 2, 64, 64) and torch.allclose(p, torch.full_like(p, 1 / 64))
-    dist = book.mean_attention_distance(maps["blocks.0.attn"], (8, 8))
-    assert torch.allclose(dist, gmmlib.masks.pairwise_distance((8, 8)).mean().expand(2))
+    mask = torch.arange(64 * 64.0).reshape(64, 64)
+    row = book.row_as_image(mask, (8, 8), (3, 4))
+    assert row.shape == (8, 8) and torch.equal(row.flatten(), mask[3 * 8 + 4])
+
+
+def test_book_holds_no_analysis_code():
+    """Attention maps and their statistics live in gmmlib.analysis (all five families), not in the book helpers."""
+    for name in ("attention_maps", "attention_probabilities", "mean_attention_distance"):
+        assert not hasattr(book, name), name
 
 
 @pytest.mark.slow

@@ -30,3 +30,123 @@ def test_experiment_1_grid_is_the_papers_table():
     assert list(dict.fromkeys(c.model for c in grid)) == list(PAPER_FAMILIES)
     assert list(dict.fromkeys(c.dataset for c in grid)) == list(PAPER_DATASETS)
     assert len(grid) == len(PAPER_FAMILIES) * len(PAPER_DATASETS) * 2
+
+
+# --- the headline verdict, on constructed result sets ---------------------------------------
+
+
+def _headline(none: list, gmm: list, final_shift: float = 0.0) -> dict:
+    """What results.headline returns for per-seed best top-1 of ViT and GMM-ViT (paired by position)."""
+    import statistics
+
+    def stats(values):
+        return {
+            "mean": statistics.mean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else float("nan"),
+            "n": len(values),
+            "values": values,
+        }
+
+    out = {}
+    for metric, shift in (("best_top1", 0.0), ("final_top1", final_shift)):
+        base, mine = [v + shift for v in none], [v + shift for v in gmm]
+        out[f"none_{metric}"], out[f"gmm_{metric}"] = stats(base), stats(mine)
+        diffs = [g - b for g, b in zip(mine, base)]
+        out[f"gain_{metric}"] = statistics.mean(mine) - statistics.mean(base)
+        out[f"paired_gain_{metric}"] = {k: v for k, v in stats(diffs).items() if k != "n"}
+    return out
+
+
+@pytest.mark.parametrize(
+    "gains, outcome",
+    [
+        ([], "untested"),
+        ([1.0], "too early"),
+        ([-1.0], "too early"),
+        ([0.5, 0.2, 0.1], "reproduced"),
+        ([0.9, -0.1, 0.3], "same direction"),
+        ([0.1, -0.5, 0.2], "not reproduced"),
+        ([0.0, 0.0], "not reproduced"),
+    ],
+)
+def test_judge_every_branch(gains, outcome):
+    from gmmlib.findings import OUTCOMES, judge
+
+    assert judge(gains) == outcome and outcome in OUTCOMES
+
+
+def test_headline_verdict_reproduced_with_scale_and_data():
+    from gmmlib.findings import headline_verdict
+
+    v = headline_verdict(
+        _headline([50.0, 50.5, 49.5], [52.0, 52.8, 51.2]),
+        "cpu",
+        1.41,
+        scale={"depth": 4, "dim": 64, "epochs": 8},
+        data_notes=["JPEG copy"],
+    )
+    assert v.outcome == "reproduced" and v.seeds == 3 and v.paired_gain == pytest.approx(2.0)
+    assert v.lines[0].startswith("* **Reproduced in direction.**")
+    assert "(per seed: +2.00, +2.30, +1.70)" in v.lines[0] and "The paper reports +1.41 points" in v.lines[0]
+    assert any("**Not the paper's scale.**" in line and "4-layer, 64-wide ViT, 8 epochs" in line for line in v.lines)
+    assert v.lines[-1] == "* **Data.** JPEG copy."
+    assert not any(
+        "Small against the noise" in line for line in v.lines
+    )  # a gain of 2 against seed spreads of 0.5 and 0.8
+
+
+def test_headline_verdict_same_direction_is_small_against_the_noise():
+    from gmmlib.findings import headline_verdict
+
+    v = headline_verdict(_headline([50.0, 52.0, 48.0], [51.0, 51.5, 48.5]), "paper", 1.41)
+    assert v.outcome == "same direction"
+    assert v.lines[0].startswith("* **Positive on average, not in every seed.**")
+    assert any(line.startswith("* **Small against the noise.**") for line in v.lines)
+    assert not any("paper's scale" in line for line in v.lines)  # the paper preset is the paper's scale
+
+
+def test_headline_verdict_not_reproduced_reports_the_final_epoch():
+    from gmmlib.findings import headline_verdict
+
+    v = headline_verdict(_headline([50.0, 50.0], [49.0, 49.5], final_shift=1.0), "cpu", 1.41)
+    assert v.outcome == "not reproduced" and v.lines[0].startswith("* **Not reproduced.**")
+    assert "On the final epoch the paired gain is -0.75 ± 0.35 points, on the best epoch -0.75." in v.text
+
+
+def test_headline_verdict_too_early_and_untested():
+    from gmmlib.findings import headline_verdict
+
+    v = headline_verdict(_headline([50.0], [51.0]), "cpu", 1.41)
+    assert v.outcome == "too early" and v.seeds == 1
+    assert "(1 paired seed, cpu preset)" in v.lines[0] and "per seed" not in v.lines[0]
+    assert v.lines[1].startswith("* **One seed cannot separate")
+    untested = headline_verdict({}, None, 1.41)
+    assert untested.outcome == "untested" and untested.paired_gain is None
+    assert untested.text.startswith("* **Not yet tested.**") and "run headline --preset cpu" in untested.text
+
+
+def test_verdict_and_summaries_read_the_store(tmp_path):
+    """On an empty store every part says what is missing instead of showing a number."""
+    from gmmlib import findings
+
+    v = findings.verdict(tmp_path)
+    assert v.outcome == "untested"
+    assert v.lines[-1].startswith("* **The rest of the table** (20 of 20 cells")
+    assert findings.seed_noise(tmp_path) is None
+    text = findings.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert text.startswith("* `exp2-kernels`: no runs recorded yet")
+
+
+def test_gain_text_and_exp1_table_columns(tmp_path):
+    assert results.gain_text(93.65, 95.06, 1.41) == "93.65 → 95.06 (+1.41)"
+    assert results.gain_text(float("nan"), float("nan"), float("nan")) == "not rerun"
+    table = results.exp1_table(tmp_path)
+    assert len(table) == 20 and (table["ours_cell"] == "not rerun").all()
+    assert table["command"].str.startswith("python -m gmmlib run exp1").all()
+    assert (table["note"] == "not rerun here: " + table["command"]).all()
+    grid = results.exp1_pivot(table, "paper_cell")
+    assert list(grid.index) == list(results.MODEL_NAMES.values())
+    assert list(grid.columns) == list(results.DATASET_NAMES.values())
+    assert grid.loc["ViT", "CIFAR-10"] == "93.65 → 95.06 (+1.41)"
+    assert results.speed_table("headline", tmp_path).empty
+    assert results.preset_of("headline", tmp_path) is None

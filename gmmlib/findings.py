@@ -1,0 +1,251 @@
+"""What the recorded runs say: the headline verdict and the ablations' spread, as structured results and text.
+
+Chapters 5 and 6 print these sentences; they are generated from ``results/`` here, so they stay
+true when the runs change, and every rule that decides a word of them is tested
+(``tests/test_results.py``).
+
+Example:
+    >>> v = verdict()                # reads the store
+    >>> v.outcome, v.paired_gain     # ("not reproduced", -0.12)
+    >>> print(v.text)                # the chapter's bullet list
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .results import exp1_table, gains_by_option, headline, load, paper, preset_of, run_command
+
+__all__ = ["OUTCOMES", "Verdict", "judge", "seed_noise", "headline_verdict", "verdict", "ablation_summary"]
+
+# The headline's possible outcomes, from no evidence to a clear answer either way.
+OUTCOMES = ("untested", "too early", "reproduced", "same direction", "not reproduced")
+_HEADINGS = {
+    "too early": "**Too early to judge.** Only one paired seed is recorded so far",
+    "reproduced": "**Reproduced in direction.** GMM-ViT beats ViT in every one of the paired seeds",
+    "same direction": "**Positive on average, not in every seed.** The gain is within run-to-run noise",
+    "not reproduced": "**Not reproduced.** GMM-ViT does not beat ViT on average",
+}
+
+
+@dataclass
+class Verdict:
+    """The headline claim (GMM-ViT beats ViT on CIFAR-10) against our runs.
+
+    Args:
+        outcome: one of :data:`OUTCOMES`.
+        paper_gain: the paper's gain in points (one run).
+        paired_gain: our mean per-seed gain (None when untested).
+        seeds: number of paired seeds.
+        lines: the Markdown bullets chapter 5 shows.
+    """
+
+    outcome: str
+    paper_gain: float
+    paired_gain: Optional[float] = None
+    seeds: int = 0
+    lines: List[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def judge(paired_gains: Sequence[float]) -> str:
+    """The outcome of the headline from its per-seed gains (GMM-ViT minus ViT, same seed).
+
+    One seed cannot tell a gain from noise ("too early"); a gain in every seed reproduces the
+    claim's direction ("reproduced"); a positive mean with a losing seed is "same direction";
+    a mean at or below zero is "not reproduced". No seed at all is "untested".
+    """
+    if not paired_gains:
+        return "untested"
+    if len(paired_gains) < 2:
+        return "too early"
+    if all(d > 0 for d in paired_gains):
+        return "reproduced"
+    if sum(paired_gains) / len(paired_gains) > 0:
+        return "same direction"
+    return "not reproduced"
+
+
+def seed_noise(results: Optional[str | Path] = None, preset: str = "cpu") -> Optional[float]:
+    """Seed-to-seed std of the headline's paired gain (points): the scale a one-seed gain is read against.
+
+    Returns None when the headline runs at ``preset`` are missing.
+    """
+    h = headline(results, preset=preset)
+    return h["paired_gain_best_top1"]["std"] if h else None
+
+
+def _pm(x: float) -> str:
+    return "" if math.isnan(x) else f" ± {x:.2f}"
+
+
+def headline_verdict(
+    summary: Dict[str, Any],
+    preset: str,
+    paper_gain: float,
+    scale: Optional[Dict[str, Any]] = None,
+    data_notes: Sequence[str] = (),
+) -> Verdict:
+    """The verdict on the headline from :func:`gmmlib.results.headline`'s summary.
+
+    Args:
+        summary: ``headline(...)`` (empty when untested).
+        preset: the preset of those runs.
+        paper_gain: the paper's GMM-ViT minus ViT on CIFAR-10.
+        scale: for a preset other than "paper": ``{"depth", "dim", "epochs"}`` of our ViT.
+        data_notes: where the runs' data came from.
+    """
+    if not summary:
+        return Verdict(
+            "untested",
+            paper_gain,
+            lines=[
+                f"* **Not yet tested.** The paper's headline claim (GMM-ViT beats ViT on CIFAR-10 by {paper_gain:.2f} "
+                "points) has no complete rerun in `results/` yet (it needs both models); run "
+                f"`{run_command('headline', 'cpu')}`."
+            ],
+        )
+    paired = summary["paired_gain_best_top1"]
+    diffs, n = paired["values"], len(paired["values"])
+    base, gmm = summary["none_best_top1"], summary["gmm_best_top1"]
+    outcome = judge(diffs)
+    lines = [
+        f"* {_HEADINGS[outcome]}: best-epoch top-1 {gmm['mean']:.2f}{_pm(gmm['std'])} % against "
+        f"{base['mean']:.2f}{_pm(base['std'])} % ({n} paired seed{'s' if n != 1 else ''}, {preset} preset), "
+        f"a paired gain of {paired['mean']:+.2f}{_pm(paired['std'])} points"
+        + (f" (per seed: {', '.join(f'{d:+.2f}' for d in diffs)})" if n > 1 else "")
+        + f". The paper reports {paper_gain:+.2f} points from one run."
+    ]
+    # the larger of the two models' seed-to-seed spreads is the noise the gain is read against
+    spread = max(base["std"], gmm["std"])
+    if n < 2:
+        lines.append(
+            "* **One seed cannot separate a gain of this size from run-to-run noise**; "
+            "the other seeds are listed above."
+        )
+    elif not math.isnan(spread) and abs(paired["mean"]) < 2 * spread:
+        lines.append(
+            f"* **Small against the noise.** The seed-to-seed standard deviation of either model ({spread:.2f} "
+            f"points) is of the same order as the gain; {n} seeds cannot pin the gain down more tightly than that."
+        )
+    final = summary["paired_gain_final_top1"]
+    lines.append(
+        f"* **Best or final epoch.** On the final epoch the paired gain is {final['mean']:+.2f}{_pm(final['std'])} "
+        f"points, on the best epoch {paired['mean']:+.2f}."
+    )
+    if preset != "paper" and scale is not None:
+        lines.append(
+            f"* **Not the paper's scale.** Our models are {preset}-preset models (a {scale['depth']}-layer, "
+            f"{scale['dim']}-wide ViT, {scale['epochs']} epochs): absolute accuracies of about {base['mean']:.0f} % "
+            f"are far from the paper's {paper()['main_table']['rows']['vit']['none'][0]} % and are not comparable "
+            "to it; only the sign and rough size of the gain are. Whether the gain grows or shrinks at full scale "
+            "is open until the `paper` preset is run (chapter 10)."
+        )
+    if data_notes:
+        lines.append(f"* **Data.** {'; '.join(sorted(s for s in data_notes if s))}.")
+    return Verdict(outcome, paper_gain, paired["mean"], n, lines)
+
+
+def verdict(results: Optional[str | Path] = None) -> Verdict:
+    """Chapter 5's verdict: the headline, the other families of ``exp1``, the initialisations, the rest.
+
+    Each experiment is read at the preset the book shows for it (:func:`gmmlib.results.preset_of`).
+    """
+    main = paper()["main_table"]
+    paper_gain = main["rows"]["vit"]["gmm"][0] - main["rows"]["vit"]["none"][0]
+    preset = preset_of("headline", results)
+    summary = headline(results, preset=preset) if preset else {}
+    scale, notes = None, []
+    if summary:
+        records = load("headline", results)
+        cfg = records[0]["config"]
+        arch = cfg["architecture"]
+        scale = {
+            "depth": arch.get("depth"),
+            "dim": arch.get("dim"),
+            "epochs": cfg["epochs"] or cfg["preset_values"]["epochs"],
+        }
+        notes = sorted({r["data_source"].get("note") or r["data_source"]["kind"] for r in records})
+    result = headline_verdict(summary, preset, paper_gain, scale, notes)
+    lines = result.lines
+
+    exp1_preset = preset_of("exp1", results) or "cpu"
+    exp1 = exp1_table(results, exp1_preset)
+    cells = exp1[exp1["command"] == ""]
+    others = cells[cells["model"] != "ViT"]
+    if len(others):
+        wins = int((others["ours_gain"] > 0).sum())
+        gains = ", ".join(f"{m} {g:+.2f}" for m, g in zip(others["model"], others["ours_gain"]))
+        paper_gains = ", ".join(f"{m} {g:+.2f}" for m, g in zip(others["model"], others["paper_gain"]))
+        noise = (
+            f"; the headline's paired gains vary by ± {summary['paired_gain_best_top1']['std']:.2f} from seed to seed"
+            if summary
+            else ""
+        )
+        lines.append(
+            f"* **The other families on CIFAR-10** ({exp1_preset} preset, one seed each): the GMM helps "
+            f"{wins} of {len(others)} ({gains}), against the paper's {paper_gains}{noise}."
+        )
+    init_preset = preset_of("exp2-init", results)
+    inits = gains_by_option("exp2-init", "init", "official", results, init_preset) if init_preset else {}
+    if len(inits) > 1:
+        alternatives = ", ".join(f"{k} {g:+.2f}" for k, g in inits.items() if k != "official")
+        lowest = min(inits, key=inits.get)
+        lines.append(
+            f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, "
+            f"one seed each) GMM-ViT's gain over ViT is {inits.get('official', float('nan')):+.2f} with the "
+            f"official initialisation, against {alternatives} with the others; the lowest of the {len(inits)} is "
+            f"`{lowest}`."
+        )
+    lines.append(
+        f"* **The rest of the table** ({len(exp1) - len(cells)} of {len(exp1)} cells: CIFAR-100, SVHN and "
+        "Tiny-ImageNet, and any family not yet run) is not re-run here and remains the paper's claim alone."
+        if len(cells) < len(exp1)
+        else "* Every cell of the table has a rerun."
+    )
+    return result
+
+
+def ablation_summary(
+    experiment: str,
+    option: str,
+    default: Any,
+    name: str,
+    results: Optional[str | Path] = None,
+) -> str:
+    """One Markdown bullet on an ablation: each setting's gain over the unmasked ViT, and their spread
+    beside the headline's seed noise (chapter 6).
+
+    Args:
+        experiment: e.g. "exp2-kernels".
+        option: the mask option the settings differ in, e.g. "num_kernels".
+        default: its value in a run that does not set it.
+        name: how the text names the option, e.g. "K".
+    """
+    from .experiments import get_experiment
+
+    preset = preset_of(experiment, results)
+    gains = gains_by_option(experiment, option, default, results, preset) if preset else {}
+    if not gains:
+        return f"* `{experiment}`: no runs recorded yet (`{run_command(experiment, 'cpu')}`)."
+    noise = seed_noise(results, preset)
+    noted = f" (the seed noise of a gain is {noise:.2f})" if noise else ""
+    total = len(get_experiment(experiment).configs(preset)) - 1  # the unmasked baseline is no setting
+    shown = ", ".join(f"{name}={k}: {v:+.2f}" for k, v in gains.items())
+    text = (
+        f"* `{experiment}` ({len(gains)} of {total} settings recorded), gain over the unmasked ViT in points: {shown}."
+    )
+    if len(gains) > 1:
+        best, worst = max(gains, key=gains.get), min(gains, key=gains.get)
+        text += (
+            f" Best {name}={best}, worst {name}={worst}: a spread of {gains[best] - gains[worst]:.2f} points{noted}."
+        )
+    elif noted:
+        text += f" One setting only{noted}."
+    return text
