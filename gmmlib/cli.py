@@ -82,9 +82,9 @@ def _no_empty_folder(path: Path) -> Iterator[None]:
 
 
 def _device(name: Optional[str]) -> Optional[str]:
-    from .experiments import _resolve_device
+    from .runner import checked_device
 
-    return _resolve_device(name)
+    return checked_device(name)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -119,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments import parse_shard, run_experiment
+    from .runner import parse_shard, run_experiment
 
     if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
         raise CommandError(f"--results {args.results} is a file, not a folder: point --results at a folder")

@@ -3,7 +3,8 @@
 import pytest
 
 from gmmlib import results as R
-from gmmlib.experiments import EXPERIMENTS, get_experiment, keeps_weights, matches, run_experiment
+from gmmlib.experiments import EXPERIMENTS, get_experiment, keeps_weights, matches
+from gmmlib.runner import run_experiment
 from gmmlib.store import Store
 from gmmlib.train import RunConfig
 

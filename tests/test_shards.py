@@ -6,7 +6,8 @@ import multiprocessing
 import pytest
 
 from gmmlib import cli
-from gmmlib.experiments import get_experiment, parse_shard, run_experiment, shard_of
+from gmmlib.experiments import get_experiment
+from gmmlib.runner import parse_shard, run_experiment, shard_of
 from gmmlib.store import Store, merge
 
 

@@ -338,7 +338,7 @@ def test_tracked_tree_stays_small():
 
 
 def test_the_runner_moves_an_old_layout_into_the_store_and_reuses_it(tmp_path):
-    from gmmlib.experiments import run_experiment
+    from gmmlib.runner import run_experiment
 
     config = EXPERIMENTS["elm"].configs("quick", "synthetic")[0]  # the unmasked ViT
     _legacy(tmp_path / "results", "pooling", fake_record(config))
