@@ -125,8 +125,17 @@ EXPERIMENTS: Dict[str, Experiment] = {
         ),
         Experiment(
             "retnet",
-            "RetNet-style decay masks on ViT, CIFAR-10: 2-D Manhattan (RMT), Euclidean, 1-D causal",
-            lambda: [_vit(None)] + [_vit("retnet", distance=d) for d in ("manhattan", "euclidean", "causal")],
+            "Distance decays on ViT, CIFAR-10: 2-D Manhattan (RMT) and Euclidean, each with RMT's and with "
+            "RetNet's rates, and RetNet's 1-D causal form",
+            lambda: (
+                [_vit(None)]
+                + [
+                    _vit("retnet", distance=d, **r)
+                    for r in ({}, {"rates": "retnet"})
+                    for d in ("manhattan", "euclidean")
+                ]
+                + [_vit("retnet", distance="causal")]
+            ),
         ),
         Experiment(
             "pooling",

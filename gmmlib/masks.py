@@ -33,6 +33,8 @@ __all__ = [
     "ELM",
     "GaussianMixtureMask",
     "RetNetDecay",
+    "DECAY_RATES",
+    "decay_rates",
     "ALiBi2D",
     "RelativePositionBias",
     "GMM_INITS",
@@ -291,9 +293,28 @@ class GaussianMixtureMask(AttentionMask):
         return f"{super().extra_repr()}, num_kernels={self.num_kernels}, init={self.init!r}"
 
 
-def _retnet_gammas(num_heads: int) -> Tensor:
-    # RetNet's per-head decay: gamma_h = 1 - 2^(-5 - h).
-    return 1.0 - 2.0 ** (-5.0 - torch.arange(num_heads, dtype=torch.float64))
+DECAY_RATES = ("auto", "rmt", "retnet")
+RMT_INITIAL, RMT_RANGE = 2.0, 4.0  # RMT's a and b: gamma_h = 1 - 2^(-a - b h / H)
+
+
+def decay_rates(num_heads: int, rates: str = "rmt") -> Tensor:
+    """Per-head decay rates gamma_h, float64 (H,).
+
+    * ``"retnet"``: RetNet's language-model rates ``1 - 2^(-5 - h)`` (0.969 ... 0.9998 for 8 heads),
+      made for sequences of thousands of tokens.
+    * ``"rmt"``: RMT's vision rates ``1 - 2^(-a - b h / H)`` with a = 2, b = 4: from 0.75 up to
+      about 0.98, a decay that is felt on a grid of 8 x 8 patches.
+
+    Args:
+        num_heads: H.
+        rates: "rmt" or "retnet".
+    """
+    h = torch.arange(num_heads, dtype=torch.float64)
+    if rates == "retnet":
+        return 1.0 - 2.0 ** (-5.0 - h)
+    if rates == "rmt":
+        return 1.0 - 2.0 ** (-RMT_INITIAL - RMT_RANGE * h / num_heads)
+    raise ValueError(f"rates must be 'rmt' or 'retnet', got {rates!r}")
 
 
 @register_mask("retnet")
@@ -301,14 +322,17 @@ class RetNetDecay(AttentionMask):
     """RetNet's distance decay gamma_h^distance as an additive log-space logit bias.
 
     ``softmax(S + d * log(gamma_h)) = softmax(S) * gamma_h^d``, renormalised per row:
-    the decay multiplies the attention probabilities. ``gamma_h = 1 - 2^(-5-h)``.
+    the decay multiplies the attention probabilities. The rates are RMT's on the 2-D grid
+    (``1 - 2^(-2 - 4h/H)``) and RetNet's for its 1-D causal form (``1 - 2^(-5-h)``), unless
+    ``rates`` or ``gammas`` say otherwise (see :func:`decay_rates`).
 
     Args:
         grid: (height, width) of the patch grid.
         num_heads: number of attention heads.
         distance: "manhattan" (RMT's 2-D decay), "euclidean", or "causal" (RetNet's
             1-D form over the row-major token order: only earlier tokens are seen).
-        gammas: optional per-head decay rates in (0, 1] replacing RetNet's.
+        gammas: optional per-head decay rates in (0, 1], replacing the named ones.
+        rates: "auto" (RMT's for the 2-D distances, RetNet's for "causal"), "rmt" or "retnet".
     """
 
     combine: Combine = "add"
@@ -319,17 +343,24 @@ class RetNetDecay(AttentionMask):
         num_heads: int,
         distance: str = "manhattan",
         gammas: Sequence[float] | None = None,
+        rates: str = "auto",
     ) -> None:
         super().__init__(grid, num_heads)
         if distance not in ("manhattan", "euclidean", "causal"):
             raise ValueError(f"distance must be 'manhattan', 'euclidean' or 'causal', got {distance!r}")
+        if rates not in DECAY_RATES:
+            raise ValueError(f"rates must be one of {', '.join(DECAY_RATES)}, got {rates!r}")
+        if rates == "auto":
+            rates = "retnet" if distance == "causal" else "rmt"
         if gammas is None:
-            g = _retnet_gammas(num_heads)
+            g = decay_rates(num_heads, rates)
         else:
             g = torch.as_tensor(gammas, dtype=torch.float64)
             if g.shape != (num_heads,) or not bool(((g > 0) & (g <= 1)).all()):
                 raise ValueError(f"gammas must be {num_heads} values in (0, 1], got {list(gammas)}")
+            rates = "given"
         self.distance = distance
+        self.rates = rates
         self.register_buffer("gammas", g.float(), persistent=False)
         n = self.num_tokens
         if distance == "causal":
@@ -344,6 +375,9 @@ class RetNetDecay(AttentionMask):
 
     def forward(self) -> Tensor:
         return self.bias
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, distance={self.distance!r}, rates={self.rates!r}"
 
 
 @register_mask("alibi2d")

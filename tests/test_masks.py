@@ -129,12 +129,25 @@ def test_elm_is_zero_shared_or_per_head():
 
 
 @pytest.mark.parametrize("distance", ["manhattan", "euclidean"])
-def test_retnet_decay_is_log_gamma_times_distance(distance):
-    m = create("retnet", grid=(3, 4), num_heads=4, distance=distance)
-    gammas = 1 - 2.0 ** (-5 - torch.arange(4.0))
+@pytest.mark.parametrize("rates", ["auto", "rmt", "retnet"])
+def test_retnet_decay_is_log_gamma_times_distance(distance, rates):
+    m = create("retnet", grid=(3, 4), num_heads=4, distance=distance, rates=rates)
+    h = torch.arange(4.0)
+    # on the 2-D grid RMT's rates 1 - 2^(-2 - 4h/H) are the default; RetNet's 1 - 2^(-5-h) on request
+    gammas = 1 - 2.0 ** (-5 - h) if rates == "retnet" else 1 - 2.0 ** (-2 - 4 * h / 4)
     d = pairwise_distance((3, 4), distance)
     assert torch.allclose(m().exp(), gammas[:, None, None] ** d, atol=1e-6)
-    assert m.combine == "add"
+    assert m.combine == "add" and m.rates == ("retnet" if rates == "retnet" else "rmt")
+
+
+def test_decay_rates_match_the_papers():
+    rmt = masks.decay_rates(12, "rmt")  # the paper-size ViT: RMT's rates run from 0.75 to about 0.98
+    assert rmt[0] == 0.75 and rmt[-1] == pytest.approx(1 - 2 ** (-2 - 4 * 11 / 12)) and 0.979 < rmt[-1] < 0.981
+    assert torch.equal(masks.decay_rates(3, "retnet"), torch.tensor([1 - 2.0**-5, 1 - 2.0**-6, 1 - 2.0**-7]).double())
+    assert create("retnet", grid=(1, 6), num_heads=2, distance="causal").rates == "retnet"
+    assert create("retnet", grid=(2, 2), num_heads=2, gammas=[0.5, 0.9]).rates == "given"
+    with pytest.raises(ValueError, match="rates must be one of auto, rmt, retnet, got 'alibi'"):
+        create("retnet", grid=(2, 2), num_heads=2, rates="alibi")
 
 
 def test_retnet_causal_is_toeplitz_lower_triangular():
