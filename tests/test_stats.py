@@ -1,0 +1,54 @@
+"""The statistics the book's claims go through: paired gains, t-intervals, the minimum detectable effect."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gmmlib.stats import minimum_detectable_effect, paired, t_interval
+
+
+def test_t_interval_is_students():
+    values = [0.3, -0.2, 0.9, 0.1, 0.4]
+    lo, hi = t_interval(values, 0.9)
+    ref = scipy_stats.t.interval(0.9, 4, loc=np.mean(values), scale=scipy_stats.sem(values))
+    assert (lo, hi) == pytest.approx(ref)
+    with pytest.raises(ValueError, match="at least 2 values, got 1"):
+        t_interval([1.0])
+    with pytest.raises(ValueError, match="confidence must lie in \\(0, 1\\), got 95"):
+        t_interval([1.0, 2.0], 95)
+
+
+def test_paired_comparison_of_the_cpu_headline():
+    """ViT and GMM-ViT, seeds 0-2 (best top-1 as recorded): a gain of -0.12 whose 95% interval
+    spans about [-1.43, +1.20], so a gain of a point either way is not ruled out."""
+    vit, gmm = [49.75, 49.58, 50.06], [49.19, 50.05, 49.80]
+    c = paired(vit, gmm)
+    assert c.seeds == 3 and c.gain == pytest.approx(-0.1167, abs=1e-3)
+    assert c.gain_std == pytest.approx(0.530, abs=1e-3)
+    assert c.interval == pytest.approx((-1.434, 1.200), abs=2e-3)
+    assert not c.excludes_zero
+    assert c.mean_a == pytest.approx(np.mean(vit)) and c.std_b == pytest.approx(np.std(gmm, ddof=1))
+    one = paired([50.0], [51.0])
+    assert one.gain == 1.0 and one.interval is None and one.gain_std is None and not one.excludes_zero
+    assert paired([1.0, 2.0, 3.0], [2.0, 3.1, 3.9]).excludes_zero
+    with pytest.raises(ValueError, match="same seeds, got 2 and 3 values"):
+        paired([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_minimum_detectable_effect_has_the_power_it_claims():
+    rng = np.random.default_rng(0)
+    for seeds, sd in ((3, 0.53), (5, 0.53), (10, 1.0)):
+        mde = minimum_detectable_effect(sd, seeds)
+        diffs = rng.normal(mde, sd, size=(40_000, seeds))
+        t = diffs.mean(1) / (diffs.std(1, ddof=1) / math.sqrt(seeds))
+        rejected = np.abs(t) > scipy_stats.t.ppf(0.975, seeds - 1)
+        assert rejected.mean() == pytest.approx(0.8, abs=0.01), seeds
+    # many seeds: the normal approximation (z_0.975 + z_0.8) * sd / sqrt(n)
+    assert minimum_detectable_effect(1.0, 400) == pytest.approx((1.95996 + 0.84162) / 20, rel=0.01)
+    assert minimum_detectable_effect(0.53, 5) < minimum_detectable_effect(0.53, 3)
+    with pytest.raises(ValueError, match="at least 2 seeds, got 1"):
+        minimum_detectable_effect(0.5, 1)
+    with pytest.raises(ValueError, match="gain_std must be positive, got 0"):
+        minimum_detectable_effect(0, 3)
