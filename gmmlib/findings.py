@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .results import exp1_table, gains_by_option, headline, load, paper, preset_of, run_command
+from .stats import minimum_detectable_effect, t_interval
 
 __all__ = ["OUTCOMES", "Verdict", "judge", "seed_noise", "headline_verdict", "verdict", "ablation_summary"]
 
@@ -85,6 +86,25 @@ def _pm(x: float) -> str:
     return "" if math.isnan(x) else f" ± {x:.2f}"
 
 
+def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float) -> str:
+    """The interval of the paired gain, and the smallest gain this many seeds would detect."""
+    n = len(diffs)
+    lo, hi = t_interval(diffs)
+    zero = "excludes zero" if lo > 0 or hi < 0 else "includes zero"
+    paper_in = "inside" if lo <= paper_gain <= hi else "outside"
+    text = (
+        f"* **What {n} seeds can tell.** The 95 % interval of the paired gain (Student's t) is "
+        f"[{lo:+.2f}, {hi:+.2f}] points: it {zero}, and the paper's {paper_gain:+.2f} lies {paper_in} it."
+    )
+    if std > 0:
+        mde = minimum_detectable_effect(std, n)
+        text += (
+            f" With this seed-to-seed spread, {n} seeds detect a true gain of {mde:.2f} points four times in five "
+            "(a paired t-test at the 5 % level); a smaller one they would often miss."
+        )
+    return text
+
+
 def headline_verdict(
     summary: Dict[str, Any],
     preset: str,
@@ -134,6 +154,8 @@ def headline_verdict(
             f"* **Small against the noise.** The seed-to-seed standard deviation of either model ({spread:.2f} "
             f"points) is of the same order as the gain; {n} seeds cannot pin the gain down more tightly than that."
         )
+    if n >= 2:
+        lines.append(_what_the_seeds_tell(diffs, paired["std"], paper_gain))
     final = summary["paired_gain_final_top1"]
     lines.append(
         f"* **Best or final epoch.** On the final epoch the paired gain is {final['mean']:+.2f}{_pm(final['std'])} "

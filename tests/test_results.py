@@ -90,6 +90,11 @@ def test_headline_verdict_reproduced_with_scale_and_data():
     assert "(per seed: +2.00, +2.30, +1.70)" in v.lines[0] and "The paper reports +1.41 points" in v.lines[0]
     assert any("**Not the paper's scale.**" in line and "4-layer, 64-wide ViT, 8 epochs" in line for line in v.lines)
     assert v.lines[-1] == "* **Data.** JPEG copy."
+    assert (
+        "* **What 3 seeds can tell.** The 95 % interval of the paired gain (Student's t) is [+1.25, +2.75] points: "
+        "it excludes zero, and the paper's +1.41 lies inside it. With this seed-to-seed spread, 3 seeds detect a "
+        "true gain of 0.98 points four times in five"
+    ) in v.text
     assert not any(
         "Small against the noise" in line for line in v.lines
     )  # a gain of 2 against seed spreads of 0.5 and 0.8
@@ -110,6 +115,9 @@ def test_headline_verdict_not_reproduced_reports_the_final_epoch():
 
     v = headline_verdict(_headline([50.0, 50.0], [49.0, 49.5], final_shift=1.0), "cpu", 1.41)
     assert v.outcome == "not reproduced" and v.lines[0].startswith("* **Not reproduced.**")
+    assert (
+        "is [-3.93, +2.43] points: it includes zero, and the paper's +1.41 lies inside it" in v.text
+    )  # 2 seeds: t = 12.7
     assert "On the final epoch the paired gain is -0.75 ± 0.35 points, on the best epoch -0.75." in v.text
 
 
