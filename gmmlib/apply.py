@@ -39,7 +39,8 @@ class TimmMaskedAttention(TimmAttention):
         if attn_mask is not None and attn_mask.dtype == torch.bool:
             # timm/SDPA convention: True means "attend".
             attn_mask = torch.zeros_like(attn_mask, dtype=q.dtype).masked_fill(~attn_mask, float("-inf"))
-        x = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=attn_mask)
+        backend = "auto" if self.fused_attn else "manual"  # timm's switch to the plain-autograd path
+        x = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=attn_mask, backend=backend)
         x = self.norm(x.transpose(1, 2).reshape(b, n, self.attn_dim))
         if gate is not None:
             x = x * gate

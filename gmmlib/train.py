@@ -370,6 +370,7 @@ def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[s
         "data_source": gdata.describe_source(run.config.dataset, root),
         "data_pipeline": run.data_pipeline,
         "compiled": run.compiled,
+        "precision": "bf16 autocast" if run.device.type == "cuda" else "float32",  # the official code: float32
         "distributed": {"world_size": run.distributed.world_size, "backend": run.distributed.backend},
         "seed": run.config.seed,
         **environment(run.device),

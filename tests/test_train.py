@@ -231,3 +231,16 @@ def test_resume_without_checkpoint_warns_and_bad_checkpoints_are_named(tmp_path)
     ckpt.write_bytes(b"")
     with pytest.raises(ValueError, match=f"{ckpt} is not a readable checkpoint"):
         train(config, tmp_path / "run", resume=True, progress=False)
+
+
+def test_paper_preset_is_the_official_recipe():
+    """paper-facts section 5: the values of the official main.py, sampler and scheduler."""
+    p = PRESETS["paper"]
+    assert (p.epochs, p.passes_per_epoch, p.batch_size) == (100, 3, 128)  # 3 passes per epoch: 1,171 steps
+    assert (p.lr, p.weight_decay, p.warmup_epochs, p.warmup_lr, p.min_lr) == (1e-3, 0.05, 10, 1e-6, 1e-6)
+    assert p.label_smoothing == 0.1 and p.drop_path == 0.1
+    assert (p.mix_prob, p.mix_switch_prob, p.mixup_alpha, p.cutmix_alpha) == (0.5, 0.5, 1.0, 1.0)
+    assert p.autoaugment is True and p.random_erasing == 0.25
+    assert p.model_overrides == {} and p.train_limit is None and p.test_limit is None
+    steps = 50_000 * p.passes_per_epoch // p.batch_size
+    assert steps == 1171 and steps * p.epochs == 117_100  # "about 117k steps"

@@ -10,9 +10,13 @@ from gmmlib.cost import count_parameters, profile
 
 
 def test_parameter_count_matches_official():
-    # official: 2.71M trainable at num_classes=100, img 32 (paper-facts 4)
+    # official: 2.71M trainable at num_classes=100, img 32 (paper-facts 4), counted layer by layer:
+    embed = (4 * 4 * 3 * 192 + 192) + 65 * 192 + 192  # patch projection, positions (64 + CLS), CLS token
+    attention = 2 * 192 + 192 * 3 * 12 * 16 + (192 * 192 + 192)  # LayerNorm, qkv (no bias), projection
+    mlp = 2 * 192 + (192 * 384 + 384) + (384 * 192 + 192)  # LayerNorm, two linear layers
+    head = 2 * 192 + 192 * 100 + 100
     n = count_parameters(gmmlib.create_model("vit", num_classes=100, pool="cls"))
-    assert abs(n - 2.71e6) / 2.71e6 < 0.01
+    assert n == embed + 9 * (attention + mlp) + head == 2_709_796
 
 
 @pytest.mark.parametrize("pool", ["gap", "cls"])
@@ -145,6 +149,31 @@ def test_apply_mask_on_timm_vit_keeps_weights_and_adds_2KH_per_layer():
     m.train()
     m(x).sum().backward()
     assert m.blocks[0].attn.mask.alpha.grad is not None
+
+
+def test_apply_mask_with_a_mask_far_from_one_matches_the_manual_path():
+    """A timm ViT with an ELM far from 1 gives the outputs and gradients of the same model run
+    through the plain-autograd twin (``fused_attn = False``), mask gradients included."""
+    torch.manual_seed(3)
+    m = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=4, num_classes=10, depth=2)
+    apply_mask(m, "elm")
+    with torch.no_grad():
+        for b in m.blocks:
+            b.attn.mask.weight.normal_(0.0, 2.0)  # signs flip, scales far from 1
+    x = torch.randn(3, 3, 32, 32)
+    runs = []
+    for fused in (True, False):
+        for b in m.blocks:
+            b.attn.fused_attn = fused
+        m.zero_grad()
+        out = m(x)
+        out.square().mean().backward()
+        runs.append((out.detach(), {n: p.grad.clone() for n, p in m.named_parameters()}))
+    (fused_out, fused_grads), (manual_out, manual_grads) = runs
+    torch.testing.assert_close(fused_out, manual_out, atol=1e-5, rtol=1e-4)
+    for n in fused_grads:
+        torch.testing.assert_close(fused_grads[n], manual_grads[n], atol=1e-5, rtol=1e-3, msg=n)
+    assert fused_grads["blocks.0.attn.mask.weight"].abs().sum() > 0
 
 
 def test_apply_mask_on_gmmlib_vit_and_bad_models():
