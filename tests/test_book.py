@@ -208,10 +208,12 @@ def test_full_mode_uses_real_data_when_the_root_has_it_else_says_why(monkeypatch
     monkeypatch.setenv("GMMLIB_DATA", str(tmp_path))
     settings = book.mode(verbose=False)
     assert not settings.quick and settings.dataset == "synthetic" and "GMMLIB_DATA" in settings.data_note
-    shared = ROOT.parent / "shared" / "data"
-    if (shared / "cifar10-mini.npz").is_file():
-        monkeypatch.setenv("GMMLIB_DATA", str(shared))
-        assert book.mode(verbose=False).dataset == "cifar10-mini"
+    # a root with the offline files: the mini npz first, else the full JPEG zip (located, not read)
+    (tmp_path / "cifar10-jpeg.zip").write_bytes(b"")
+    assert book.mode(verbose=False).dataset == "cifar10"
+    (tmp_path / "cifar10-mini.npz").write_bytes(b"")
+    settings = book.mode(verbose=False)
+    assert settings.dataset == "cifar10-mini" and "cifar10-mini.npz" in settings.data_note
 
 
 def test_show_source_and_row_as_image():
