@@ -212,3 +212,30 @@ def test_results_tables_and_plots(tmp_path, capsys):
 
     ax = R.plot_curves("headline", res, ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
     assert {line.get_label() for line in ax.get_lines()} == {"GMM-ViT (GAP)"}
+
+
+@pytest.mark.slow
+def test_a_recorded_model_is_rebuilt_with_its_top1(tmp_path):
+    """book.model_from_result rebuilds the trained model from the store, and it scores the recorded
+    final top-1 on the same test images; initial=True gives the run's own step-0 weights."""
+    import torch
+
+    from gmmlib import book
+    from gmmlib import data as gdata
+    from gmmlib.data.batched_augment import normalize
+    from gmmlib.train import PRESETS, evaluate
+
+    config = EXPERIMENTS["headline"].configs("quick", "synthetic")[1]  # seed 0, GMM-ViT: weights are kept
+    out = quick("headline", tmp_path, only=f"{config.name()}-quick")
+    assert out.ok and out["trained"]
+    record = Store(tmp_path / "results").get(config.key())
+    model = book.model_from_result(record, results=tmp_path / "results")
+    x, y = gdata.load_arrays("synthetic", "test", limit=PRESETS["quick"].test_limit)
+    info = gdata.get_info("synthetic")
+    images = normalize(torch.from_numpy(x).permute(0, 3, 1, 2), info.mean, info.std)
+    assert evaluate(model, images, torch.from_numpy(y)) == record["final_top1"]
+    start = book.model_from_result(record, results=tmp_path / "results", initial=True)
+    torch.manual_seed(config.seed)
+    fresh = config.build_model()
+    assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), fresh.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), model.state_dict().values()))
