@@ -24,6 +24,7 @@ from .data.registry import PAPER_DATASETS, get_info
 from .experiments import get_experiment, missing_runs, recorded, run_command, run_file_name, stale_runs
 from .models.registry import PAPER_FAMILIES, display_name
 from .options import non_default_options
+from .store import merge  # results of several machines or shards into one store
 
 __all__ = [
     "load",
@@ -41,6 +42,7 @@ __all__ = [
     "gains_by_option",
     "missing",
     "stale",
+    "merge",
     "plot_curves",
     "plot_kernels",
     "MODEL_NAMES",
