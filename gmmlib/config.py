@@ -248,7 +248,9 @@ class RunConfig:
             mask=self.mask,
             pool=self.pool,
             drop_path=preset.drop_path,
-            **({"mask_options": self.normalised_mask_options()} if self.mask else {}),
+            # only the options that differ from the defaults: a default left out keeps the family's own
+            # choice (GMM on PiT's and T2T's large grids truncates like the official float32 code)
+            **({"mask_options": self.normalised_mask_options(full=False)} if self.mask else {}),
             **self.architecture(),
         )
 

@@ -269,3 +269,17 @@ def test_patch_that_does_not_tile_the_image_is_an_error(name, options):
 def test_unsupported_pool_is_an_error(name, pool):
     with pytest.raises(ValueError, match="pool"):
         gmmlib.create_model(name, pool=pool)
+
+
+@pytest.mark.parametrize("name", ["pit", "t2t"])
+def test_a_run_config_builds_the_same_masks_as_create_model(name):
+    """Training builds models through RunConfig: the default GMM there must be the family's own
+    (truncated like the official code on grids of 9 x 9 and more), not the mask class's bare default."""
+    from gmmlib.config import RunConfig
+
+    built = RunConfig(model=name, mask="gmm", preset="paper").build_model()
+    direct = gmmlib.create_model(name, mask="gmm")
+    assert [(g.grid, g.truncate_like_official) for g in masks_of(built)] == [
+        (g.grid, g.truncate_like_official) for g in masks_of(direct)
+    ]
+    assert any(g.truncate_like_official for g in masks_of(built))
