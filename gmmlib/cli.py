@@ -114,7 +114,8 @@ def _train(args: argparse.Namespace) -> int:
             config, out, resume=args.resume, root=args.data, device=device, progress=not args.no_progress, **extra
         )
     best, final = result["best_top1"], result["final_top1"]
-    print(f"{result['name']}: best top-1 {best:.2f}%, final {final:.2f}% -> {out}/result.json")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+        print(f"{result['name']}: best top-1 {best:.2f}%, final {final:.2f}% -> {out}/result.json")
     return 0
 
 
