@@ -35,6 +35,7 @@ import torch
 
 from gmmlib import data as gdata
 from gmmlib.config import PRESETS, RunConfig
+from gmmlib.runtime import DATA_PIPELINES
 from gmmlib.train import TrainingRun, resolve_device, setup, train_step
 
 MODELS = {"ViT": dict(model="vit", mask=None, pool="gap"), "GMM-ViT": dict(model="vit", mask="gmm", pool="gap")}
@@ -150,7 +151,7 @@ def main(argv: Optional[list] = None) -> None:
     ap.add_argument("--preset", default="paper", choices=list(PRESETS))
     ap.add_argument("--data", default=None, help="data root with CIFAR-10 (default: $GMMLIB_DATA; else synthetic)")
     ap.add_argument("--device", default=None, help="default: cuda when available")
-    ap.add_argument("--pipeline", default="auto", choices=["auto", "cpu", "gpu"], help="data path of the training runs")
+    ap.add_argument("--pipeline", default="auto", choices=DATA_PIPELINES, help="data path of the training runs")
     ap.add_argument("--compile", default=None, action=argparse.BooleanOptionalAction, help="default: auto")
     ap.add_argument("--steps", type=int, default=50, help="training steps per timed round")
     ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds of ViT and GMM-ViT")

@@ -89,7 +89,7 @@ def _device(name: Optional[str]) -> Optional[str]:
 
 def _train(args: argparse.Namespace) -> int:
     from .config import RunConfig
-    from .store import check_folder_writable
+    from .provenance import check_folder_writable
     from .train import train
 
     config = RunConfig(
@@ -202,6 +202,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
     from .config import PRESETS
+    from .runtime import DATA_PIPELINES
 
     p = _Parser(prog="gmmlib", description="Locality masks for ViTs on small data.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     common.add_argument(
-        "--data-pipeline", default=None, choices=["auto", "cpu", "gpu"], help="where augmentation runs (default: auto)"
+        "--data-pipeline", default=None, choices=DATA_PIPELINES, help="where augmentation runs (default: auto)"
     )
     common.add_argument(
         "--compile",
