@@ -9,24 +9,30 @@ the mask options normalised (:mod:`gmmlib.options`), into the run's key
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
+import torch
 from torch import nn
 
 from . import data as gdata
 from .models import create_model, list_models
 from .options import non_default_options, normalise_mask_options
 
-__all__ = ["Preset", "PRESETS", "RunConfig", "config_key", "KEY_VERSION", "RUN_FIELDS"]
+__all__ = ["Preset", "PRESETS", "RunConfig", "config_key", "KEY_VERSION", "INIT_SCHEME", "RUN_FIELDS"]
 
 # Part of every key: bump it when what a key covers, or how it is normalised, changes, so
 # that old keys can never collide with new ones (the store's migration recomputes them).
 # 2: mask options normalised (parsed, defaults filled in) before hashing.
 KEY_VERSION = 2
+
+# How masked models draw their random initial mask values (see RunConfig.init_scheme).
+INIT_SCHEME = 2
+INIT_SCHEMES = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,13 @@ class RunConfig:
         seed: random seed.
         epochs: override the preset's number of epochs.
         model_options: architecture overrides on top of the preset's.
+        init_scheme: how a masked model's random mask values are drawn. 2 (the default):
+            from a stream of their own derived from ``seed``, so every weight the model
+            shares with the unmasked one starts equal (the comparison is paired by
+            construction). 1: from the global generator mid-construction, which shifts the
+            backbone's draws; records made before scheme 2 have no ``init_scheme`` and
+            read as 1. Part of a masked run's key; an unmasked run's init is the same under
+            both, so its key leaves the field out.
     """
 
     model: str = "vit"
@@ -139,6 +152,7 @@ class RunConfig:
     seed: int = 0
     epochs: Optional[int] = None
     model_options: Dict[str, Any] = field(default_factory=dict)
+    init_scheme: int = INIT_SCHEME
 
     def validate(self) -> None:
         """Raise a clear ValueError for an unknown name or an impossible value."""
@@ -153,6 +167,8 @@ class RunConfig:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        if self.init_scheme not in INIT_SCHEMES:
+            raise ValueError(f"init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
         from .models.registry import check_pool
 
         check_pool(self.model, self.pool)  # a pooling the family does not offer
@@ -172,7 +188,9 @@ class RunConfig:
             heads = 1
             probe.pop("gammas", None)  # one per head: checked when the model is built
         try:
-            masks.create(self.mask, grid=(4, 4), num_heads=heads, **probe)
+            # the probe's random draws must not shift the model's (scheme 1 let them, and its runs are rebuilt so)
+            with torch.random.fork_rng(devices=[]) if self.init_scheme >= 2 else contextlib.nullcontext():
+                masks.create(self.mask, grid=(4, 4), num_heads=heads, **probe)
         except ValueError as e:
             raise ValueError(f"mask {self.mask!r}: {e}") from None
 
@@ -200,6 +218,8 @@ class RunConfig:
     def resolved(self) -> Dict[str, Any]:
         """The full configuration: this run's fields (mask options normalised), the preset and the architecture."""
         d = dataclasses.asdict(self)
+        if self.mask is None or self.init_scheme == 1:
+            del d["init_scheme"]  # scheme 1 records never had the field; unmasked runs do not depend on it
         d["preset_values"] = self.get_preset().as_dict()
         d["mask_options"] = self.normalised_mask_options()
         d["architecture"] = self.architecture()
@@ -230,6 +250,8 @@ class RunConfig:
         """
         recorded = result.get("config", result)
         config = cls(**{f: recorded[f] for f in RUN_FIELDS if f in recorded})
+        if "init_scheme" not in recorded:
+            config.init_scheme = 1 if config.mask is not None else INIT_SCHEME
         config.mask_options = dict(config.mask_options or {})
         config.model_options = dict(config.model_options or {})
         arch = recorded.get("architecture")
@@ -238,7 +260,11 @@ class RunConfig:
         return config
 
     def build_model(self) -> nn.Module:
-        """The run's model, freshly initialised from the global RNG (seed it first for the run's own init)."""
+        """The run's model, freshly initialised from the global RNG (seed it first for the run's own init).
+
+        Under ``init_scheme`` 2 the mask's random values come from their own stream seeded
+        by ``seed``, so the backbone equals the unmasked run's at the same global seed.
+        """
         preset = self.get_preset()
         info = gdata.get_info(self.dataset)
         return create_model(
@@ -247,6 +273,8 @@ class RunConfig:
             img_size=info.image_size,
             mask=self.mask,
             pool=self.pool,
+            mask_rng="own" if self.init_scheme >= 2 else "global",
+            mask_seed=self.seed,
             drop_path=preset.drop_path,
             # only the options that differ from the defaults: a default left out keeps the family's own
             # choice (GMM on PiT's and T2T's large grids truncates like the official float32 code)

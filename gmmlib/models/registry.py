@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
+import torch
 from torch import nn
 
 from ..masks import OFFICIAL_UNDERFLOW_SQ_DIST, AttentionMask, create
@@ -17,6 +21,8 @@ __all__ = [
     "display_name",
     "PAPER_FAMILIES",
     "build_mask",
+    "mask_init_stream",
+    "MASK_RNG_CHOICES",
     "check_patch_size",
     "check_pool",
     "init_weights",
@@ -81,12 +87,46 @@ def display_name(name: str) -> str:
     return entry.display_name if entry is not None else name
 
 
+# Where mask parameters draw their random initial values from: "own" (a generator of
+# their own, derived from a seed, so the backbone starts exactly as the unmasked model's:
+# a paired comparison by construction) or "global" (the global generator in the middle
+# of the model's construction, as runs recorded before init scheme 2 did).
+MASK_RNG_CHOICES: Tuple[str, ...] = ("own", "global")
+
+_MASK_STREAM: contextvars.ContextVar[Optional[torch.Generator]] = contextvars.ContextVar("mask_stream", default=None)
+
+
+def _derived_seed(seed: int) -> int:
+    # A seed for the mask stream that is not the model's seed itself, so the mask's draws
+    # are not the same numbers as the first draws of the backbone.
+    digest = hashlib.sha256(f"gmmlib-mask-init-{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@contextlib.contextmanager
+def mask_init_stream(seed: int) -> Iterator[torch.Generator]:
+    """Within this context, :func:`build_mask` draws random mask values from a stream of their own.
+
+    Each mask built inside gets a seed from a generator derived from ``seed`` and draws
+    its values under :func:`torch.random.fork_rng`, so the global generator is left
+    exactly where it was: the backbone's weights do not depend on the mask.
+    """
+    generator = torch.Generator().manual_seed(_derived_seed(seed))
+    token = _MASK_STREAM.set(generator)
+    try:
+        yield generator
+    finally:
+        _MASK_STREAM.reset(token)
+
+
 def create_model(
     name: str,
     num_classes: int = 10,
     img_size: int = 32,
     mask: Optional[str] = None,
     pool: Optional[str] = None,
+    mask_rng: str = "own",
+    mask_seed: Optional[int] = None,
     **options,
 ) -> nn.Module:
     """Build one of the paper's small-data models.
@@ -98,6 +138,13 @@ def create_model(
         mask: mask kind put where the official code puts GMM/ELM ("gmm", "elm",
             "retnet", "alibi2d", "relpos"), or None.
         pool: "gap" or "cls" where the family offers both; None takes the family's own.
+        mask_rng: "own" (default): random mask values come from a generator of their own,
+            seeded from ``mask_seed``, so at a given global seed every weight the model shares
+            with the unmasked one is equal (a paired comparison by construction); "global":
+            they come from the global generator mid-construction (runs recorded before init
+            scheme 2; see :class:`gmmlib.config.RunConfig`).
+        mask_seed: seed of the mask stream; None takes ``torch.initial_seed()`` (the seed last
+            given to ``torch.manual_seed``).
         **options: architecture overrides (``dim``, ``depth``, ...) and ``mask_options``
             (a dict passed to :func:`gmmlib.masks.create`).
     """
@@ -109,7 +156,13 @@ def create_model(
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(img_size, int) or img_size < 1:
         raise ValueError(f"img_size must be a positive int, got {img_size!r}")
-    return entry.builder(num_classes=num_classes, img_size=img_size, mask=mask, pool=pool, **options)
+    if mask_rng not in MASK_RNG_CHOICES:
+        raise ValueError(f"mask_rng must be one of {MASK_RNG_CHOICES}, got {mask_rng!r}")
+    build = lambda: entry.builder(num_classes=num_classes, img_size=img_size, mask=mask, pool=pool, **options)  # noqa: E731
+    if mask_rng == "global":
+        return build()
+    with mask_init_stream(torch.initial_seed() if mask_seed is None else mask_seed):
+        return build()
 
 
 def build_mask(
@@ -122,6 +175,10 @@ def build_mask(
     T2T's token transformers) its Gaussians are truncated at a radius of about 10
     patches. For ``kind="gmm"`` on such grids this passes ``truncate_like_official=True``
     unless ``options`` set it; on smaller grids the flag would change nothing.
+
+    Inside :func:`create_model` (its default ``mask_rng="own"``), random initial values come
+    from the model's mask stream (:func:`mask_init_stream`) and leave the global generator
+    untouched.
     """
     if kind is None:
         if options:
@@ -131,7 +188,13 @@ def build_mask(
     h, w = grid
     if kind == "gmm" and (h - 1) ** 2 + (w - 1) ** 2 > OFFICIAL_UNDERFLOW_SQ_DIST:
         options.setdefault("truncate_like_official", True)
-    return create(kind, grid=(int(h), int(w)), num_heads=num_heads, **options)
+    stream = _MASK_STREAM.get()
+    if stream is None:  # outside create_model: the global generator, as any torch module
+        return create(kind, grid=(int(h), int(w)), num_heads=num_heads, **options)
+    seed = int(torch.randint(2**62, (1,), generator=stream))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create(kind, grid=(int(h), int(w)), num_heads=num_heads, **options)
 
 
 def check_patch_size(img_size: int, patch_size: int) -> None:
