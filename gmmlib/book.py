@@ -253,22 +253,10 @@ def not_yet(experiment: str, preset: str = "cpu", what: str = "results") -> None
 
 
 def setup_figures() -> None:
-    """Matplotlib defaults for the book: compact figures, readable fonts, no top/right spines."""
-    import matplotlib as mpl
+    """The book's matplotlib style (:func:`gmmlib.figures.apply_style`: 150 dpi, fonts of 8 pt and up)."""
+    from .figures import apply_style
 
-    mpl.rcParams.update(
-        {
-            "figure.dpi": 100,
-            "savefig.dpi": 100,
-            "figure.figsize": (6.4, 3.6),
-            "figure.constrained_layout.use": True,
-            "font.size": 10,
-            "axes.titlesize": 10,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "image.cmap": "viridis",
-        }
-    )
+    apply_style()
 
 
 def row_as_image(mask: Tensor, grid: Sequence[int], query: int | Sequence[int]) -> Tensor:

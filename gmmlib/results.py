@@ -18,12 +18,14 @@ import math
 import statistics
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .data.registry import PAPER_DATASETS, get_info
 from .experiments import get_experiment, missing_runs, recorded, run_command, run_file_name, stale_runs
 from .models.registry import PAPER_FAMILIES, display_name
 from .options import non_default_options
+from .figures import plot_curves, plot_kernels  # the experiments' plots live with the figure style
+from .stats import t_interval
 from .store import merge  # results of several machines or shards into one store
 
 __all__ = [
@@ -194,7 +196,12 @@ def headline(results: Optional[str | Path] = None, preset: str = "cpu") -> Dict[
         out[f"gain_{metric}"] = out[f"gmm_{metric}"]["mean"] - out[f"none_{metric}"]["mean"]
         paired = df.pivot_table(index="seed", columns="mask", values=metric).dropna()
         diffs = (paired["gmm"] - paired["none"]).tolist()
-        out[f"paired_gain_{metric}"] = {"mean": statistics.mean(diffs), "std": _spread(diffs), "values": diffs}
+        out[f"paired_gain_{metric}"] = {
+            "mean": statistics.mean(diffs),
+            "std": _spread(diffs),
+            "values": diffs,
+            "interval": t_interval(diffs) if len(diffs) > 1 else (float("nan"), float("nan")),
+        }
     return out
 
 
@@ -301,7 +308,8 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
 
     One row per configuration, over its seeds: best and final top-1 (mean, sample std),
     the gain over the run without a mask of the same model, pooling and data set (paired
-    by seed: mean and std of the per-seed differences), the paper's top-1 and gain where
+    by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
+    their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
     its main table has the cell (else NaN), and cost and speed. Rows follow the
     experiment's grid (:mod:`gmmlib.experiments`), which lists each unmasked baseline
     before its masks; the baselines' own gain is NaN.
@@ -329,6 +337,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
         mine = df[same & (df["label"] == row["label"])]
         base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
         diffs = (mine.set_index("seed")["best_top1"] - base).dropna().tolist() if row["mask"] != "none" else []
+        interval = t_interval(diffs) if len(diffs) > 1 else (float("nan"), float("nan"))
         config = configs[mine["run"].iloc[0]]
         paper_value = _paper_cell(config)
         paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
@@ -340,8 +349,11 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
                 "best_mean": row["best_mean"],
                 "best_std": row["best_std"],
                 "final_mean": row["final_mean"],
+                "pairs": len(diffs),
                 "gain": statistics.mean(diffs) if diffs else float("nan"),
                 "gain_std": _spread(diffs) if diffs else float("nan"),
+                "gain_low": interval[0],
+                "gain_high": interval[1],
                 "paper": paper_value,
                 "paper_gain": paper_value - paper_base if row["mask"] != "none" else float("nan"),
                 "params": row["params"],
@@ -386,64 +398,3 @@ def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] 
 def stale(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
     """Names of the runs ``experiment`` lists at ``preset`` that were recorded under an older configuration."""
     return [r["name"] for r in stale_runs(experiment, preset, results)]
-
-
-def plot_curves(
-    experiment: str,
-    results: Optional[str | Path] = None,
-    ax=None,
-    metric: str = "test_top1",
-    select: Optional[Callable[[Dict[str, Any]], bool]] = None,
-):
-    """Per-epoch curves of the recorded runs (one colour per configuration).
-
-    Args:
-        select: keep only the runs whose config dict it accepts, e.g.
-            ``lambda c: c["model"] == "swin"``.
-    """
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
-    colours: Dict[str, Any] = {}
-    for r in load(experiment, results):
-        if select is not None and not select(r["config"]):
-            continue
-        name = label(r["config"])
-        colour = colours.setdefault(name, f"C{len(colours)}")
-        epochs = [h["epoch"] for h in r["history"]]
-        ax.plot(epochs, [h[metric] for h in r["history"]], color=colour, alpha=0.8, label=name)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize="small")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel({"test_top1": "test top-1 (%)", "train_loss": "train loss"}.get(metric, metric))
-    return ax
-
-
-def plot_kernels(results: Optional[str | Path] = None, ax=None, preset: str = "cpu"):
-    """The paper's kernel ablation on CIFAR-10 (left axis) and ours (right axis).
-
-    Our unmasked ViT, when recorded, is a dotted line: the level each K has to beat.
-    """
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
-    abl = paper()["kernel_ablation"]
-    ax.plot(abl["kernels"], abl["rows"]["cifar10"], "o--", color="C0", label="paper, CIFAR-10")
-    df = runs("exp2-kernels", results)
-    if not df.empty:
-        df = df[df["preset"] == preset]
-        gmm, base = df[df["mask"] == "gmm"], df[df["mask"] == "none"]
-        ks = [json.loads(o).get("num_kernels", 5) for o in gmm["mask_options"]]
-        pts = sorted(zip(ks, gmm["best_top1"]))
-        ax2 = ax.twinx()
-        ax2.plot([k for k, _ in pts], [v for _, v in pts], "s-", color="C3", label=f"ours ({preset} preset), CIFAR-10")
-        if not base.empty:
-            ax2.axhline(base["best_top1"].mean(), color="C3", ls=":", label="ours, ViT without mask")
-        ax2.set_ylabel(f"ours, top-1 (%), {preset} preset", color="C3")
-        ax2.legend(loc="lower right", fontsize="small")
-    ax.set_xlabel("number of Gaussian kernels K")
-    ax.set_ylabel("paper, top-1 (%)", color="C0")
-    ax.legend(loc="lower left", fontsize="small")
-    return ax

@@ -5,6 +5,7 @@ import pytest
 from gmmlib import results as R
 from gmmlib.experiments import EXPERIMENTS, get_experiment, keeps_weights, matches
 from gmmlib.runner import run_experiment
+from gmmlib.stats import t_interval
 from gmmlib.store import Store
 from gmmlib.train import RunConfig
 
@@ -144,10 +145,10 @@ def test_results_tables_and_plots(tmp_path, capsys):
     quick("headline", tmp_path)
     res = tmp_path / "results"
     s = R.summary("headline", res)
-    assert set(s["label"]) == {"ViT (GAP)", "GMM-ViT (GAP)"} and set(s["seeds"]) == {3}
+    assert set(s["label"]) == {"ViT (GAP)", "GMM-ViT (GAP)"} and set(s["seeds"]) == {5}
     h = R.headline(res, preset="quick")
     assert h["gain_best_top1"] == pytest.approx(h["gmm_best_top1"]["mean"] - h["none_best_top1"]["mean"])
-    assert len(h["paired_gain_best_top1"]["values"]) == 3
+    assert len(h["paired_gain_best_top1"]["values"]) == 5
     # the paper's numbers are data, and exp1 says plainly what was not rerun
     assert R.paper()["main_table"]["rows"]["vit"]["gmm"][0] == 95.06
     t = R.exp1_table(res)
@@ -160,19 +161,28 @@ def test_results_tables_and_plots(tmp_path, capsys):
     c = R.compare("headline", res, preset="quick").set_index("label")
     assert c.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(h["paired_gain_best_top1"]["mean"])
     assert c.loc["GMM-ViT (GAP)", "gain_std"] == pytest.approx(h["paired_gain_best_top1"]["std"])
+    # with its t-interval over the 5 paired seeds, the one the headline reports
+    low, high = t_interval(h["paired_gain_best_top1"]["values"])
+    assert c.loc["GMM-ViT (GAP)", "pairs"] == 5 and low < c.loc["GMM-ViT (GAP)", "gain"] < high
+    assert (c.loc["GMM-ViT (GAP)", "gain_low"], c.loc["GMM-ViT (GAP)", "gain_high"]) == pytest.approx((low, high))
+    assert h["paired_gain_best_top1"]["interval"] == pytest.approx((low, high))
     assert c["paper"].isna().all()  # synthetic data: the paper has no such cell
     assert list(c.index) == ["ViT (GAP)", "GMM-ViT (GAP)"]  # the grid's order: baseline first
     assert R.compare("headline", res, preset="cpu").empty
-    # the kernel plot: GMM runs by K, the unmasked run as the level to beat (not a point at K = 5)
+    # the kernel plot: gains by K on one axis (no second y-axis), ours from the paired runs, the
+    # paper's from its own baseline, without its K = 1 point (which is that baseline)
     store = Store(res)
     seed0 = [c.key() for c in EXPERIMENTS["headline"].configs("quick", "synthetic") if c.seed == 0]
     store.add("exp2-kernels", seed0)  # an experiment is a list of keys: the same runs, no copies
-    ax2 = R.plot_kernels(res, ax=matplotlib.pyplot.subplots()[1], preset="quick").figure.axes[-1]
-    lines = {line.get_label(): line for line in ax2.get_lines()}
-    assert list(lines["ours (quick preset), CIFAR-10"].get_xdata()) == [5]
+    ax = R.plot_kernels(res, ax=matplotlib.pyplot.subplots()[1], preset="quick")
+    assert ax.figure.axes == [ax]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["ours (quick preset)"].get_xdata()) == [5]
     seed0 = R.runs("exp2-kernels", res).set_index("mask")["best_top1"]
-    assert lines["ours (quick preset), CIFAR-10"].get_ydata()[0] == seed0["gmm"]
-    assert lines["ours, ViT without mask"].get_ydata()[0] == seed0["none"]
+    assert lines["ours (quick preset)"].get_ydata()[0] == pytest.approx(seed0["gmm"] - seed0["none"])
+    paper_k = [line for line in ax.get_lines() if len(line.get_xdata()) == 6]
+    assert len(paper_k) == 1 and list(paper_k[0].get_xdata()) == [2, 3, 4, 5, 8, 10]
+    assert paper_k[0].get_ydata()[3] == pytest.approx(94.75 - 94.17)
     gains = R.gains_by_option("exp2-kernels", "num_kernels", 5, res, preset="quick")
     assert gains == {5: pytest.approx(seed0["gmm"] - seed0["none"])}
     for key in store.keys():  # the same runs, relabelled as CIFAR-10
@@ -202,7 +212,7 @@ def test_results_tables_and_plots(tmp_path, capsys):
     html = tables[-1].to_html()  # after the note on runs not recorded
     assert "93.65" in html and "–" in html and "gain over no mask" in html
     assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
-    # one-seed gains come with the headline's seed noise beside them (the headline's own, 3 seeds, do not)
+    # one-seed gains come with the headline's seed noise beside them (the headline's own, 5 seeds, do not)
     noise = f"standard deviation of {h['paired_gain_best_top1']['std']:.2f} points"
     book.show_comparison("exp2-kernels", res)
     assert noise in capsys.readouterr().out
