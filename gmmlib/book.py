@@ -100,6 +100,26 @@ class BookSettings:
         return self.dataset != "synthetic"
 
 
+def shown_path(path: str | os.PathLike, root: Optional[str | os.PathLike] = None) -> str:
+    """``path`` as a page may print it: relative to the repository, or to the data root as
+    ``$GMMLIB_DATA/...``, never the absolute path of the machine that built the book."""
+    from . import data as gdata
+
+    path = Path(path).resolve()
+    bases = [(Path(__file__).resolve().parents[1], "")]
+    try:
+        bases.append((Path(gdata.data_root(root)).resolve(), "$GMMLIB_DATA/"))
+    except (OSError, ValueError, TypeError):
+        pass
+    for base, prefix in bases:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        return prefix.rstrip("/") or "." if rel == "." else prefix + rel
+    return f".../{path.name}"
+
+
 def pick_dataset(quick: bool, root: Optional[str | os.PathLike] = None) -> tuple[str, str]:
     """The data set for live demos: synthetic in QUICK mode; else cifar10-mini, cifar10 or synthetic.
 
@@ -115,8 +135,8 @@ def pick_dataset(quick: bool, root: Optional[str | os.PathLike] = None) -> tuple
             src = gdata.describe_source(name, root, sha256=False)
         except (gdata.DataNotFoundError, FileNotFoundError, ValueError):
             continue
-        return name, f"{name} from {src['path']}" + (f" ({src['note']})" if src.get("note") else "")
-    where = gdata.data_root(root)
+        return name, f"{name} from {shown_path(src['path'], root)}" + (f" ({src['note']})" if src.get("note") else "")
+    where = shown_path(gdata.data_root(root), root)
     return "synthetic", (
         f"no CIFAR-10 found in the data root {where} (set GMMLIB_DATA to a folder holding cifar10-mini.npz, "
         "cifar10-jpeg.zip or cifar-10-batches-py/); the live demos use synthetic data instead"
@@ -150,7 +170,7 @@ def mode(verbose: bool = True) -> BookSettings:
         lines = {
             "live demos": f"preset {settings.preset!r}, {settings.demo_epochs or 2} epochs on {dataset!r}, {settings.device}",
             "data": note,
-            "results": f"{settings.results} ({n} recorded runs)",
+            "results": f"{shown_path(settings.results)} ({n} recorded runs)",
         }
         print(f"{settings.label} mode" + (" (GMMLIB_QUICK=0 for FULL mode)" if quick else ""))
         for key, text in lines.items():

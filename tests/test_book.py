@@ -257,3 +257,24 @@ def test_a_failing_cell_fails_the_book_build(tmp_path):
     )
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert "BOOK BUILD FAILED" in proc.stderr and "deliberate" in proc.stdout + proc.stderr
+
+
+def test_pages_with_a_warning_or_a_machine_path_fail_the_build(tmp_path, monkeypatch):
+    """tools/build_book.py rejects a page that shows a warning in a cell output or an absolute path
+    of the machine that built it (the browser check builds the QUICK HTML through the same check)."""
+    monkeypatch.setenv("GMMLIB_DATA", str(tmp_path / "data"))
+    forbidden = build_book.machine_paths(ROOT)
+    assert str(ROOT) in forbidden and str(tmp_path / "data") in forbidden
+    clean = '<div class="output stream highlight-myst-ansi"><pre>results (40 recorded runs)</pre></div>'
+    warned = (
+        '<div class="output stderr highlight-myst-ansi"><pre>/tmp/ipykernel_1/2.py:40: '
+        "UserWarning: The figure layout has changed to tight</pre></div>"
+    )
+    pathed = f'<div class="output stream"><pre>data  cifar10 from {tmp_path / "data"}/cifar10.zip</pre></div>'
+    for name, body in {"clean": clean, "warned": warned, "pathed": pathed}.items():
+        (tmp_path / f"{name}.html").write_text(f"<html><body>{body}</body></html>")
+    assert build_book.page_problems(tmp_path, ["clean.html"], forbidden) == []
+    (problem,) = build_book.page_problems(tmp_path, ["warned.html"], forbidden)
+    assert "warning" in problem and "UserWarning: The figure layout" in problem
+    (problem,) = build_book.page_problems(tmp_path, ["pathed.html"], forbidden)
+    assert str(tmp_path / "data") in problem

@@ -11,7 +11,9 @@ Jupyter Book 1 exits 0 even when a cell raises. This script makes the build stri
 * ``nb_execution_raise_on_error`` (set in ``_config.yml``) turns a failing cell into an error;
 * the log is searched for execution failures and ``_build/html/reports/`` for error logs, in
   case a future version only warns;
-* every page of ``_toc.yml`` must exist in the HTML.
+* every page of ``_toc.yml`` must exist in the HTML;
+* no page shows a warning in a cell's output or an absolute path of the machine that built it
+  (the repository, the data root, the home folder): :func:`page_problems`.
 
 ``execute_notebooks: cache`` re-executes a notebook only when its code changed, but the chapters
 also read ``results/`` and depend on the mode and the data found. The script fingerprints those
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html as html_lib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +130,44 @@ def check(source: Path, status: int, log_path: Path) -> list[str]:
     for doc in toc_files(source):
         if not (html / f"{doc}.html").is_file():
             problems.append(f"page missing from the HTML: {doc}.html")
+    problems += page_problems(html, [f"{doc}.html" for doc in toc_files(source)], machine_paths(source))
+    return problems
+
+
+# A cell output that reports a warning (myst-nb renders stderr as "output stderr"; a warning
+# printed to stdout still names its class).
+_WARNING = re.compile(r"\b[A-Z]\w*Warning\b")
+_OUTPUT = re.compile(r'<div class="output (?:stderr|stream|text_plain)[^"]*">(.*?)</div>', re.S)
+
+
+def machine_paths(source: Path = ROOT) -> list[str]:
+    """Absolute paths of this machine that must never appear on a page: checkout, book source, data root, home."""
+    paths = {str(ROOT), str(source.resolve()), str(Path.home())}
+    data = os.environ.get("GMMLIB_DATA")
+    if data:
+        paths.add(str(Path(data).expanduser().resolve()))
+        paths.add(str(Path(data).expanduser().absolute()))
+    return sorted(p for p in paths if len(p) > 1)
+
+
+def page_problems(html_dir: Path, pages: list[str], forbidden: list[str]) -> list[str]:
+    """Warnings in cell outputs and absolute machine paths anywhere in the text of ``pages``."""
+    problems = []
+    for page in pages:
+        path = html_dir / page
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for block in _OUTPUT.findall(text):
+            plain = html_lib.unescape(re.sub(r"<[^>]+>", "", block))
+            found = _WARNING.search(plain)
+            if found:
+                line = next(ln for ln in plain.splitlines() if found.group(0) in ln)
+                problems.append(f"{page}: a cell output shows a warning: {line.strip()[:200]}")
+        visible = html_lib.unescape(text)
+        for p in forbidden:
+            if p in visible:
+                problems.append(f"{page}: shows the absolute path {p!r} of the machine that built it")
     return problems
 
 
