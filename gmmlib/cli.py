@@ -166,7 +166,7 @@ def _merge(args: argparse.Namespace) -> int:
     for source in args.sources:
         if not Path(source).is_dir():
             raise CommandError(f"{source} is not a results folder")
-    done = merge(args.sources, into=args.results)
+    done = merge(args.sources, into=args.results, replace=args.replace)
     print(
         f"copied {len(done['copied'])} record(s), {len(done['present'])} already present; "
         f"experiments: {', '.join(done['experiments']) or 'none'}"
@@ -250,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="merge results folders of other machines or shards into one")
     m.add_argument("sources", nargs="+", help="results folders to read")
     m.add_argument("--results", default=None, help="results folder to fill (default: results/ of this checkout)")
+    m.add_argument(
+        "--replace",
+        action="store_true",
+        help="each experiment the sources list replaces the target's list (a complete rerun supersedes old runs)",
+    )
     m.set_defaults(func=_merge)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)

@@ -209,15 +209,21 @@ class Store:
             record["weights_file"] = record.get("weights_file") if self.weights_path(key).is_file() else None
         return write_json(self.record_path(key), record)
 
-    def add(self, experiment: str, keys: Iterable[str]) -> List[str]:
+    def add(self, experiment: str, keys: Iterable[str], replace: bool = False) -> List[str]:
         """Add run keys to an experiment's list (kept sorted); returns the list.
 
         The read-add-write holds a lock on the experiments folder, so several runners (shards of
-        one grid on machines that share this folder) never drop each other's keys.
+        one grid on machines that share this folder) never drop each other's keys. With
+        ``replace`` the list becomes ``keys`` (a rerun grid that supersedes the old runs; their
+        records stay in the store for the experiments that still list them).
         """
+        keys = list(keys)
+        missing = [k for k in keys if k not in self]
+        if replace and missing:
+            raise ValueError(f"cannot list {experiment!r} as runs without a record here: {missing}")
         with self._locked():
             current = self.experiment(experiment)
-            merged = sorted(set(current) | set(keys))
+            merged = sorted(set(keys) if replace else set(current) | set(keys))
             if merged != current or not self.index_path(experiment).is_file():
                 write_json(self.index_path(experiment), {"experiment": experiment, "runs": merged})
         return merged
@@ -233,11 +239,12 @@ class Store:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def merge_from(self, other: Union["Store", PathLike]) -> Dict[str, List[str]]:
+    def merge_from(self, other: Union["Store", PathLike], replace: bool = False) -> Dict[str, List[str]]:
         """Bring another store's records (with their weights) and experiment lists into this one.
 
         A record this store lacks is copied; one it has already is kept as it is (the same key
-        is the same run); every experiment list becomes the union of both.
+        is the same run); every experiment list becomes the union of both, or with ``replace``
+        the other store's list (a complete rerun of a grid, trained apart, replaces the old one).
 
         Returns:
             ``{"copied": keys, "present": keys, "experiments": names}``.
@@ -257,18 +264,20 @@ class Store:
             self.put(record, weights if weights.is_file() else None)
             out["copied"].append(key)
         for name in other.experiments():
-            self.add(name, other.experiment(name))
+            self.add(name, other.experiment(name), replace=replace)
             out["experiments"].append(name)
         self.set_aside.extend(other.set_aside)
         return out
 
 
-def merge(sources: Iterable[PathLike], into: Optional[PathLike] = None) -> Dict[str, List[str]]:
+def merge(sources: Iterable[PathLike], into: Optional[PathLike] = None, replace: bool = False) -> Dict[str, List[str]]:
     """Merge the stores in ``sources`` (results folders of several machines or shards) into ``into``.
 
     Args:
         sources: results folders to read.
         into: the results folder to fill (default: ``results/`` of this checkout).
+        replace: each experiment the sources list replaces the target's list (see
+            :meth:`Store.merge_from`); with several sources, the last one listing it wins.
 
     Returns:
         ``{"copied": keys, "present": keys, "experiments": names}`` over all sources.
@@ -279,7 +288,7 @@ def merge(sources: Iterable[PathLike], into: Optional[PathLike] = None) -> Dict[
     for source in sources:
         if not Path(source).is_dir():
             raise ValueError(f"{source} is not a results folder")
-        for k, v in target.merge_from(source).items():
+        for k, v in target.merge_from(source, replace=replace).items():
             total[k] += [x for x in v if x not in total[k]]
     return total
 

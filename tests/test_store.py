@@ -352,3 +352,30 @@ def test_the_runner_moves_an_old_layout_into_the_store_and_reuses_it(tmp_path):
     assert store.keys() == [config.key()] and legacy_folders(tmp_path / "results") == []
     assert store.experiment("elm") == store.experiment("pooling") == [config.key()]
     assert any("old layout" in line for line in logs) and not (tmp_path / "work").exists()
+
+
+def test_a_complete_rerun_trained_apart_replaces_the_old_listing(tmp_path):
+    """Reruns go into a side store (results/pending/) while the book reads the old complete grid;
+    `gmmlib merge --replace` then makes the new grid the experiment's list, keeping old records."""
+    from gmmlib import cli
+
+    main, pending = Store(tmp_path / "results"), Store(tmp_path / "pending")
+    old = [RunConfig(mask=m, seed=0, init_scheme=1) for m in (None, "gmm")]
+    for c in old:
+        main.put(fake_record(c))
+    main.add("headline", [c.key() for c in old])
+    main.add("exp1", [old[1].key()])
+    new = [RunConfig(mask=m, seed=s) for s in (0, 1) for m in (None, "gmm")]
+    assert new[0].key() == old[0].key() and new[1].key() != old[1].key()  # only the masked run changes
+    for c in new:
+        pending.put(fake_record(c))
+    pending.add("headline", [c.key() for c in new])
+    assert main.experiment("headline") == sorted(c.key() for c in old)  # untouched until promoted
+    assert cli.main(["merge", str(pending.root), "--results", str(main.root), "--replace"]) == 0
+    assert main.experiment("headline") == sorted(c.key() for c in new)
+    assert main.experiment("exp1") == [old[1].key()] and old[1].key() in main  # still there for exp1
+    with pytest.raises(ValueError, match="without a record here"):
+        main.add("headline", ["000000000000"], replace=True)
+    # without --replace an experiment's list is the union
+    main.add("headline", [old[1].key()])
+    assert old[1].key() in main.experiment("headline")
