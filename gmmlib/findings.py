@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .results import exp1_table, gains_by_option, headline, load, paper, preset_of, run_command
-from .stats import minimum_detectable_effect, t_interval
+from .stats import expected_range, minimum_detectable_effect, t_interval
 
-__all__ = ["OUTCOMES", "Verdict", "judge", "seed_noise", "headline_verdict", "verdict", "ablation_summary"]
+__all__ = [
+    "OUTCOMES",
+    "Verdict",
+    "judge",
+    "seed_noise",
+    "headline_verdict",
+    "verdict",
+    "setting_gains",
+    "ablation_summary",
+]
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
 OUTCOMES = ("untested", "too early", "reproduced", "same direction", "not reproduced")
@@ -96,6 +105,11 @@ def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float) 
         f"* **What {n} seeds can tell.** The 95 % interval of the paired gain (Student's t) is "
         f"[{lo:+.2f}, {hi:+.2f}] points: it {zero}, and the paper's {paper_gain:+.2f} lies {paper_in} it."
     )
+    if lo < 0 < hi:
+        text += (
+            f" Any true gain from {lo:+.2f} to {hi:+.2f} points fits these runs: not reproduced here does not "
+            f"mean no gain, and a gain of up to {hi:.1f} points is not ruled out at this scale."
+        )
     if std > 0:
         mde = minimum_detectable_effect(std, n)
         text += (
@@ -214,16 +228,31 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
             f"* **The other families on CIFAR-10** ({exp1_preset} preset, one seed each): the GMM helps "
             f"{wins} of {len(others)} ({gains}), against the paper's {paper_gains}{noise}."
         )
+        std = summary["paired_gain_best_top1"]["std"] if summary else float("nan")
+        large = [(m, g) for m, g in zip(others["model"], others["ours_gain"]) if abs(g) > 3 * std]
+        if large:
+            against = all(g < 0 for _, g in large)
+            lines.append(
+                f"* **Effects beyond the noise:** {', '.join(f'{m} {g:+.2f}' for m, g in large)} (one seed each) "
+                f"{'are' if len(large) > 1 else 'is'} more than three times a gain's seed-to-seed std "
+                f"({std:.2f}) from zero"
+                + (", and point against the paper" if against else "")
+                + ": the first thing to rerun with more seeds."
+            )
     init_preset = preset_of("exp2-init", results)
-    inits = gains_by_option("exp2-init", "init", "official", results, init_preset) if init_preset else {}
+    inits = setting_gains("exp2-init", "init", "official", results, init_preset) if init_preset else []
     if len(inits) > 1:
-        alternatives = ", ".join(f"{k} {g:+.2f}" for k, g in inits.items() if k != "official")
-        lowest = min(inits, key=inits.get)
+        shown = ", ".join(f"{r['value']} {_gain_with_interval(r)}" for r in inits)
+        official = (
+            f" The official initialisation is the headline's GMM-ViT: over the headline's {result.seeds} seeds its "
+            f"gain is {result.paired_gain:+.2f}."
+            if summary and result.seeds > 1
+            else ""
+        )
         lines.append(
-            f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, "
-            f"one seed each) GMM-ViT's gain over ViT is {inits.get('official', float('nan')):+.2f} with the "
-            f"official initialisation, against {alternatives} with the others; the lowest of the {len(inits)} is "
-            f"`{lowest}`."
+            f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, one seed per setting "
+            f"unless an interval is shown) GMM-ViT's gain over ViT is {shown}.{official} "
+            "Chapter 6 reads these against the seed noise: they do not rank the initialisations."
         )
     lines.append(
         f"* **The rest of the table** ({len(exp1) - len(cells)} of {len(exp1)} cells: CIFAR-100, SVHN and "
@@ -234,6 +263,35 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
     return result
 
 
+def setting_gains(
+    experiment: str, option: str, default: Any, results: Optional[str | Path] = None, preset: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """Each masked setting of an ablation with its paired gain over the unmasked ViT, in the grid's order.
+
+    Rows of :func:`gmmlib.results.compare` (``gain``, ``pairs``, ``gain_low``, ``gain_high``, ...)
+    with ``value``: the setting's ``option`` (``default`` where the run leaves it out).
+    """
+    from .results import compare, label
+
+    preset = preset or preset_of(experiment, results)
+    table = compare(experiment, results, preset) if preset else None
+    if table is None or table.empty:
+        return []
+    options = {
+        label(r["config"]): r["config"].get("mask_options") or {}
+        for r in load(experiment, results)
+        if r["config"]["preset"] == preset
+    }
+    rows = table[table["gain"].notna()].to_dict("records")
+    return [{**r, "value": options[r["label"]].get(option, default)} for r in rows]
+
+
+def _gain_with_interval(row: Dict[str, Any]) -> str:
+    if row["pairs"] > 1:
+        return f"{row['gain']:+.2f} [{row['gain_low']:+.2f}, {row['gain_high']:+.2f}] ({row['pairs']} seeds)"
+    return f"{row['gain']:+.2f}"
+
+
 def ablation_summary(
     experiment: str,
     option: str,
@@ -241,8 +299,9 @@ def ablation_summary(
     name: str,
     results: Optional[str | Path] = None,
 ) -> str:
-    """One Markdown bullet on an ablation: each setting's gain over the unmasked ViT, and their spread
-    beside the headline's seed noise (chapter 6).
+    """One Markdown bullet on an ablation: each setting's gain over the unmasked ViT, and whether
+    their spread is more than seed noise alone would give (chapter 6). It ranks nothing that noise
+    can explain.
 
     Args:
         experiment: e.g. "exp2-kernels".
@@ -253,21 +312,33 @@ def ablation_summary(
     from .experiments import get_experiment
 
     preset = preset_of(experiment, results)
-    gains = gains_by_option(experiment, option, default, results, preset) if preset else {}
-    if not gains:
+    rows = setting_gains(experiment, option, default, results, preset)
+    if not rows:
         return f"* `{experiment}`: no runs recorded yet (`{run_command(experiment, 'cpu')}`)."
     noise = seed_noise(results, preset)
-    noted = f" (the seed noise of a gain is {noise:.2f})" if noise else ""
     total = len(get_experiment(experiment).configs(preset)) - 1  # the unmasked baseline is no setting
-    shown = ", ".join(f"{name}={k}: {v:+.2f}" for k, v in gains.items())
+    one_seed = all(r["pairs"] == 1 for r in rows)
+    seeds = "one seed each" if one_seed else "95 % intervals where a setting has several seeds"
+    shown = ", ".join(f"{name}={r['value']}: {_gain_with_interval(r)}" for r in rows)
     text = (
-        f"* `{experiment}` ({len(gains)} of {total} settings recorded), gain over the unmasked ViT in points: {shown}."
+        f"* `{experiment}` ({len(rows)} of {total} settings recorded, {preset} preset, {seeds}), "
+        f"gain over the unmasked ViT in points: {shown}."
     )
-    if len(gains) > 1:
-        best, worst = max(gains, key=gains.get), min(gains, key=gains.get)
-        text += (
-            f" Best {name}={best}, worst {name}={worst}: a spread of {gains[best] - gains[worst]:.2f} points{noted}."
-        )
-    elif noted:
-        text += f" One setting only{noted}."
-    return text
+    gains = [r["gain"] for r in rows]
+    if len(rows) < 2:
+        return text + (f" One setting only; the seed noise of a gain is {noise:.2f}." if noise else "")
+    spread = max(gains) - min(gains)
+    if not noise:
+        return text + f" They spread over {spread:.2f} points; no seed noise is recorded to read that against."
+    # the spread settings that do not differ at all would show, from seed noise alone
+    by_noise = expected_range(len(rows), noise / math.sqrt(min(r["pairs"] for r in rows)))
+    text += (
+        f" They spread over {spread:.2f} points; {len(rows)} settings that did not differ at all would spread "
+        f"over about {by_noise:.2f} from seed noise alone (a gain's seed-to-seed std is {noise:.2f})"
+    )
+    if spread <= 2 * by_noise:
+        return text + ": these runs cannot rank the settings, and none of them stands out from the others."
+    return text + (
+        ": more than noise alone gives, so the settings may differ"
+        + ("; with one seed each, which of them is better is not settled." if one_seed else ".")
+    )

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple
 
 from scipy import stats as _scipy
 
-__all__ = ["Paired", "paired", "t_interval", "minimum_detectable_effect"]
+__all__ = ["Paired", "paired", "t_interval", "minimum_detectable_effect", "seeds_needed", "expected_range"]
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float]:
@@ -131,3 +131,38 @@ def minimum_detectable_effect(gain_std: float, seeds: int, alpha: float = 0.05, 
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if power_at(mid) < power else (lo, mid)
     return hi * gain_std / math.sqrt(seeds)
+
+
+def seeds_needed(effect: float, gain_std: float, alpha: float = 0.05, power: float = 0.8, limit: int = 1000) -> int:
+    """The fewest paired seeds whose t-test detects a true gain of ``effect`` points with ``power``.
+
+    Args:
+        effect: the true mean gain to detect, e.g. the paper's +1.41 (its sign does not matter).
+        gain_std: the std of one per-seed gain.
+        limit: give up beyond this many seeds (raises).
+    """
+    if effect == 0:
+        raise ValueError("an effect of 0 cannot be detected; expected a non-zero gain")
+    for n in range(2, limit + 1):
+        if minimum_detectable_effect(gain_std, n, alpha, power) <= abs(effect):
+            return n
+    raise ValueError(f"more than {limit} seeds are needed to detect {effect} with a gain std of {gain_std}")
+
+
+def expected_range(n: int, std: float) -> float:
+    """The expected range (max - min) of ``n`` independent normal draws with standard deviation ``std``.
+
+    The spread that pure noise gives ``n`` settings that do not differ at all: an ablation whose
+    one-seed gains spread by about this much shows no effect of its setting. Computed as
+    ``std * integral(1 - Phi(x)^n - (1 - Phi(x))^n) dx``.
+    """
+    if n < 2:
+        raise ValueError(f"a range needs at least 2 draws, got {n}")
+    from scipy import integrate
+
+    def tail(x: float) -> float:
+        p = _scipy.norm.cdf(x)
+        return 1.0 - p**n - (1.0 - p) ** n
+
+    value, _ = integrate.quad(tail, -12, 12, limit=200)
+    return std * value

@@ -158,3 +158,46 @@ def test_gain_text_and_exp1_table_columns(tmp_path):
     assert grid.loc["ViT", "CIFAR-10"] == "93.65 → 95.06 (+1.41)"
     assert results.speed_table("headline", tmp_path).empty
     assert results.preset_of("headline", tmp_path) is None
+
+
+def _store_with(tmp_path, experiment, configs_and_top1):
+    from test_store import fake_record
+
+    from gmmlib.store import Store
+
+    store = Store(tmp_path)
+    for config, top1 in configs_and_top1:
+        store.put(fake_record(config, top1))
+        store.add(experiment, [config.key()])
+    return store
+
+
+def _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.0)):
+    """A headline whose paired gains have a seed-to-seed std of 0.5."""
+    from gmmlib.config import RunConfig
+
+    runs = []
+    for seed, g in enumerate(gains):
+        runs += [(RunConfig(pool="gap", seed=seed), 50.0), (RunConfig(mask="gmm", pool="gap", seed=seed), 50.0 + g)]
+    _store_with(tmp_path, "headline", runs)
+
+
+@pytest.mark.parametrize("spread_out", [False, True])
+def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out):
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+
+    _noise_of_one_gain(tmp_path)
+    gains = {1: 3.0, 2: -3.0, 3: 0.0} if spread_out else {1: 0.3, 2: -0.2, 3: 0.1}
+    runs = [(RunConfig(pool="gap"), 50.0)]
+    runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": k}), 50.0 + g) for k, g in gains.items()]
+    _store_with(tmp_path, "exp2-kernels", runs)
+    text = findings.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert "3 of 7 settings recorded, cpu preset, one seed each" in text
+    assert "K=1: +3.00" in text if spread_out else "K=1: +0.30" in text
+    assert "best" not in text.lower() and "worst" not in text.lower()
+    assert f"about {findings.expected_range(3, 0.5):.2f} from seed noise alone" in text
+    if spread_out:
+        assert "more than noise alone gives" in text and "not settled" in text
+    else:
+        assert "cannot rank the settings" in text

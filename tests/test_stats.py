@@ -52,3 +52,27 @@ def test_minimum_detectable_effect_has_the_power_it_claims():
         minimum_detectable_effect(0.5, 1)
     with pytest.raises(ValueError, match="gain_std must be positive, got 0"):
         minimum_detectable_effect(0, 3)
+
+
+def test_expected_range_of_pure_noise():
+    from gmmlib.stats import expected_range
+
+    assert expected_range(2, 1.0) == pytest.approx(2 / math.sqrt(math.pi), rel=1e-6)  # E|X - Y|, X, Y ~ N(0, 1)
+    assert expected_range(7, 1.0) == pytest.approx(2.704, abs=1e-3)  # the d2 constant of quality control
+    assert expected_range(7, 0.5) == pytest.approx(0.5 * expected_range(7, 1.0))
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.0, 0.53, size=(20000, 5))
+    assert expected_range(5, 0.53) == pytest.approx(np.ptp(draws, axis=1).mean(), rel=0.02)
+    with pytest.raises(ValueError, match="at least 2 draws, got 1"):
+        expected_range(1, 1.0)
+
+
+def test_seeds_needed_is_the_smallest_n_that_detects_the_effect():
+    from gmmlib.stats import minimum_detectable_effect, seeds_needed
+
+    n = seeds_needed(1.41, 0.53)
+    assert minimum_detectable_effect(0.53, n) <= 1.41 < minimum_detectable_effect(0.53, n - 1) or n == 2
+    assert seeds_needed(-1.41, 0.53) == n  # the sign of a gain does not matter
+    assert seeds_needed(0.3, 0.53) > seeds_needed(1.0, 0.53)
+    with pytest.raises(ValueError, match="effect of 0"):
+        seeds_needed(0.0, 0.53)
