@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .results import exp1_table, gains_by_option, headline, load, paper, preset_of, run_command
+from .results import exp1_table, headline, load, paper, preset_of, run_command
 from .stats import expected_range, minimum_detectable_effect, t_interval
 
 __all__ = [
