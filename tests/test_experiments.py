@@ -49,9 +49,9 @@ def test_registry_has_the_papers_experiments_with_valid_configs():
     assert {c.pool for c in headline} == {"gap"} and sorted({c.seed for c in headline}) == [0, 1, 2, 3, 4]
     # CaiT and PiT, exp1's largest effects, get 3 seeds each; their seed-0 runs are exp1's
     seeds = EXPERIMENTS["exp1-seeds"].configs("cpu")
-    assert sorted({(c.model, c.mask, c.seed) for c in seeds}) == sorted(
+    assert {(c.model, c.mask, c.seed) for c in seeds} == {
         (m, mask, s) for m in ("cait", "pit") for mask in (None, "gmm") for s in (0, 1, 2)
-    )
+    }
     exp1_keys = {c.key() for c in EXPERIMENTS["exp1"].configs("cpu")}
     assert {c.key() for c in seeds if c.seed == 0} <= exp1_keys
     # the paper-scale headline is the seed-0 pair, kept in an experiment of its own
