@@ -201,3 +201,32 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
         assert "more than noise alone gives" in text and "not settled" in text
     else:
         assert "cannot rank the settings" in text
+
+
+def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers_gain(tmp_path):
+    import math
+
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+    from gmmlib.store import Store
+
+    _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.3))
+    store = Store(tmp_path)
+    seed0 = [RunConfig(pool="gap"), RunConfig(mask="gmm", pool="gap")]
+    store.add("exp1", [c.key() for c in seed0])  # exp1's ViT cell is the headline's seed 0
+    _store_with(
+        tmp_path,
+        "exp2-kernels",
+        [(seed0[0], 50.0), (RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": 2}), 50.4)],
+    )
+    rows = findings.comparisons(tmp_path)
+    assert [(r["experiment"], r["label"], r["seeds"]) for r in rows] == [
+        ("headline", "GMM-ViT (GAP)", 3),
+        ("exp2-kernels", "GMM-ViT (K=2, GAP)", 1),
+    ]
+    head, k2 = rows
+    assert (head["low"], head["high"]) == pytest.approx(findings.t_interval([-0.5, 0.5, 0.3]))
+    assert head["gain"] == pytest.approx(0.1) and head["paper_gain"] == pytest.approx(95.06 - 93.65)
+    assert k2["gain"] == pytest.approx(0.4) and math.isnan(k2["low"])
+    assert k2["paper_gain"] == pytest.approx(94.76 - 94.17)  # the paper's K = 2 over its K = 1 (= no mask)
+    assert head["mask"] == "gmm" and head["preset"] == "cpu" and head["dataset"] == "cifar10"
