@@ -29,8 +29,6 @@ __all__ = [
     "verdict",
     "setting_gains",
     "ablation_summary",
-    "VERDICT_EXPERIMENTS",
-    "comparisons",
 ]
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
@@ -344,87 +342,3 @@ def ablation_summary(
         ": more than noise alone gives, so the settings may differ"
         + ("; with one seed each, which of them is better is not settled." if one_seed else ".")
     )
-
-
-# The experiments the verdict chapter reads, in the book's order; a comparison that several list
-# (the headline's GMM-ViT is also exp2's default setting) is shown once, under the first.
-VERDICT_EXPERIMENTS = (
-    "headline",
-    "headline-paper",
-    "exp1",
-    "exp1-seeds",
-    "pooling",
-    "exp2-kernels",
-    "exp2-init",
-    "elm",
-    "exp3",
-    "retnet",
-    "beyond",
-)
-
-
-def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
-    """Every masked-vs-unmasked comparison recorded, once each, with its paired gain and the paper's.
-
-    Each row: ``experiment``, ``label``, ``mask``, ``dataset``, ``preset``, ``seeds`` (paired
-    seeds), ``gain`` (mean paired gain, points), ``low``/``high`` (its 95 % t-interval, NaN for one
-    seed) and ``paper_gain`` (NaN where the paper has no such cell). Experiments are read at every
-    preset they hold (the ``paper`` preset's runs are their own rows).
-    """
-    from .results import compare
-
-    rows: List[Dict[str, Any]] = []
-    seen = set()
-    for experiment in VERDICT_EXPERIMENTS:
-        presets = sorted({r["config"]["preset"] for r in load(experiment, results)})
-        for preset in presets:
-            table = compare(experiment, results, preset)
-            if table.empty:
-                continue
-            masks = {r["label"]: r["mask"] for r in _labelled(experiment, results, preset)}
-            paper_k = _paper_kernel_gains(experiment, results, preset)
-            for r in table[table["gain"].notna()].to_dict("records"):
-                key = (r["label"], r["dataset"], preset)  # exp1's ViT cell is the headline's seed 0
-                if key in seen:
-                    continue
-                seen.add(key)
-                rows.append(
-                    {
-                        "experiment": experiment,
-                        "label": r["label"],
-                        "mask": masks.get(r["label"]),
-                        "dataset": r["dataset"],
-                        "preset": preset,
-                        "seeds": int(r["pairs"]),
-                        "gain": r["gain"],
-                        "low": r["gain_low"],
-                        "high": r["gain_high"],
-                        "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
-                    }
-                )
-    return rows
-
-
-def _paper_kernel_gains(experiment: str, results: Optional[str | Path], preset: str) -> Dict[str, float]:
-    """The paper's gain for each K of the kernel ablation (CIFAR-10), measured from its K = 1 point,
-    which equals its ViT without a mask (see ``paper_numbers.json``)."""
-    if experiment != "exp2-kernels":
-        return {}
-    ablation = paper()["kernel_ablation"]
-    values = dict(zip(ablation["kernels"], ablation["rows"]["cifar10"]))
-    base = values[1]
-    return {
-        r["label"]: values[r["value"]] - base
-        for r in setting_gains(experiment, "num_kernels", 5, results, preset)
-        if r["value"] in values and r["value"] != 1
-    }
-
-
-def _labelled(experiment: str, results: Optional[str | Path], preset: str) -> List[Dict[str, Any]]:
-    from .results import label
-
-    return [
-        {"label": label(r["config"]), "mask": r["config"].get("mask")}
-        for r in load(experiment, results)
-        if r["config"]["preset"] == preset
-    ]

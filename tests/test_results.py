@@ -206,7 +206,8 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
 def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers_gain(tmp_path):
     import math
 
-    from gmmlib import findings
+    from gmmlib import evidence
+    from gmmlib.stats import t_interval
     from gmmlib.config import RunConfig
     from gmmlib.store import Store
 
@@ -219,14 +220,37 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
         "exp2-kernels",
         [(seed0[0], 50.0), (RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": 2}), 50.4)],
     )
-    rows = findings.comparisons(tmp_path)
+    rows = evidence.comparisons(tmp_path)
     assert [(r["experiment"], r["label"], r["seeds"]) for r in rows] == [
         ("headline", "GMM-ViT (GAP)", 3),
         ("exp2-kernels", "GMM-ViT (K=2, GAP)", 1),
     ]
     head, k2 = rows
-    assert (head["low"], head["high"]) == pytest.approx(findings.t_interval([-0.5, 0.5, 0.3]))
+    assert (head["low"], head["high"]) == pytest.approx(t_interval([-0.5, 0.5, 0.3]))
     assert head["gain"] == pytest.approx(0.1) and head["paper_gain"] == pytest.approx(95.06 - 93.65)
     assert k2["gain"] == pytest.approx(0.4) and math.isnan(k2["low"])
     assert k2["paper_gain"] == pytest.approx(94.76 - 94.17)  # the paper's K = 2 over its K = 1 (= no mask)
     assert head["mask"] == "gmm" and head["preset"] == "cpu" and head["dataset"] == "cifar10"
+
+
+def test_power_summary_and_caveats_read_the_store(tmp_path):
+    from gmmlib import evidence
+    from gmmlib.config import RunConfig
+    from gmmlib.stats import minimum_detectable_effect, seeds_needed
+
+    assert "No headline runs" in evidence.power_summary(tmp_path)
+    _noise_of_one_gain(tmp_path)  # 3 seeds, a gain std of 0.5
+    text = evidence.power_summary(tmp_path)
+    assert "headline's 3 paired seeds (cpu preset), one seed's gain varies by 0.50 points" in text
+    assert f"true gain of {minimum_detectable_effect(0.5, 3):.2f} points" in text
+    assert f"takes {seeds_needed(1.41, 0.5)} paired seeds" in text
+    notes = evidence.caveats(tmp_path)
+    assert "at the `cpu` preset" in notes and "No run at the paper's scale" in notes
+    assert "**Pairing.**" not in notes  # every masked run here was made under the paired init
+    # a GMM run recorded before the paired init (its config has no init_scheme) is named; an ELM one is not
+    _store_with(
+        tmp_path,
+        "elm",
+        [(RunConfig(mask=m, pool="gap", seed=5, init_scheme=1), 50.0) for m in ("gmm", "elm")],
+    )
+    assert "1 of the 5 masked runs shown were trained before the paired initialisation" in evidence.caveats(tmp_path)
