@@ -145,7 +145,7 @@ def forest(ax, rows: Sequence[Mapping[str, Any]], noise: Optional[float] = None)
     ax.set_yticks(range(n))
     ax.set_yticklabels([f"{r['label']} ({r['seeds']} seed{'s' if r['seeds'] != 1 else ''})" for r in rows][::-1])
     ax.set_xlabel("gain in top-1 over the same model without a mask (points)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)  # above: never over a row
     return ax
 
 

@@ -254,3 +254,16 @@ def test_power_summary_and_caveats_read_the_store(tmp_path):
         [(RunConfig(mask=m, pool="gap", seed=5, init_scheme=1), 50.0) for m in ("gmm", "elm")],
     )
     assert "1 of the 5 masked runs shown were trained before the paired initialisation" in evidence.caveats(tmp_path)
+
+
+def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
+    from gmmlib import evidence
+
+    assert evidence.epoch_lead("headline", tmp_path) == []
+    _noise_of_one_gain(tmp_path, gains=(1.0, 2.0, -0.5))  # each run's curve: top-1 - 1, then top-1
+    rows = evidence.epoch_lead("headline", tmp_path)
+    assert [(r["epoch"], r["seeds"], r["ahead"]) for r in rows] == [(1, 3, 2), (2, 3, 2)]
+    assert rows[0]["gain"] == pytest.approx(2.5 / 3)
+    text = evidence.epoch_lead_text("headline", tmp_path)
+    assert "mean over 3 paired seeds" in text and "1: +0.83 (2/3)" in text
+    assert "leads in every seed" not in text  # no epoch where all three lead
