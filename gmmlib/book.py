@@ -364,8 +364,9 @@ def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | o
         return
     commands = "\n".join(todo)
     show_markdown(
-        f"{total - len(todo)} of {total} runs of `{experiment}` ({preset} preset) are recorded so far; "
-        f"the tables show those only. The others:\n\n```bash\n{commands}\n```"
+        f"{total - len(todo)} of {total} runs of `{experiment}`'s grid today ({preset} preset) are recorded so far; "
+        f"the tables show the recorded runs{' (with the older ones above)' if old else ''}. The missing ones:"
+        f"\n\n```bash\n{commands}\n```"
     )
 
 
