@@ -30,7 +30,14 @@ from torch import Tensor, nn
 from .attention import recording
 from .masks import AttentionMask, GaussianMixtureMask, pairwise_distance
 
-__all__ = ["attention_maps", "mean_attention_distance", "layer_masks", "mask_changes", "profile_statistics"]
+__all__ = [
+    "attention_maps",
+    "mean_attention_distance",
+    "layer_masks",
+    "mask_changes",
+    "profile_statistics",
+    "locality_change",
+]
 
 
 @torch.no_grad()
@@ -174,7 +181,7 @@ def mask_changes(result: Mapping[str, Any]) -> List[Dict[str, Any]]:
 def profile_statistics(profile: Tensor) -> Dict[str, float]:
     """Locality and sign of one GMM layer from its profile (:meth:`GaussianMixtureMask.profile`).
 
-    ``M(0)`` scales a patch's own and nearest logits, ``M(far)`` those of the farthest patches;
+    ``M(0)`` scales a patch's own logit (distance 0), ``M(far)`` those of the farthest patches;
     ``|M(0)| - |M(far)| > 0`` means a head scales near patches more strongly (local), whatever its sign.
 
     Args:
@@ -189,3 +196,21 @@ def profile_statistics(profile: Tensor) -> Dict[str, float]:
         "mean |M(0)|": near.mean().item(),
         "mean |M(0)| - |M(far)|": (near - far).mean().item(),
     }
+
+
+def locality_change(result: Mapping[str, Any]) -> Dict[str, float]:
+    """A GMM run's locality and scale at step 0 and after training, averaged over layers and heads.
+
+    Locality is ``|M(0)| - |M(far)|`` (see :func:`profile_statistics`), scale ``|M(0)|``.
+
+    Returns:
+        ``{"locality, step 0", "locality, trained", "scale, step 0", "scale, trained"}``.
+    """
+    start, trained = layer_masks(result, initial=True), layer_masks(result)
+    out: Dict[str, List[float]] = {}
+    for name, after in trained.items():
+        for state, mask in (("step 0", start[name]), ("trained", after)):
+            stats = profile_statistics(mask.profile())
+            out.setdefault(f"locality, {state}", []).append(stats["mean |M(0)| - |M(far)|"])
+            out.setdefault(f"scale, {state}", []).append(stats["mean |M(0)|"])
+    return {k: sum(v) / len(v) for k, v in out.items()}

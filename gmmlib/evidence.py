@@ -17,7 +17,15 @@ from .findings import setting_gains
 from .results import headline, load, paper, preset_of
 from .stats import minimum_detectable_effect, seeds_needed
 
-__all__ = ["VERDICT_EXPERIMENTS", "comparisons", "power_summary", "caveats", "epoch_lead", "epoch_lead_text"]
+__all__ = [
+    "VERDICT_EXPERIMENTS",
+    "comparisons",
+    "power_summary",
+    "caveats",
+    "epoch_lead",
+    "epoch_lead_text",
+    "locality_reading",
+]
 
 
 # The experiments the verdict chapter reads, in the book's order; a comparison that several list
@@ -241,3 +249,31 @@ def epoch_lead_text(experiment: str = "headline", results: Optional[str | Path] 
             else f" GMM-ViT leads in every seed in epochs {', '.join(map(str, all_ahead))}."
         )
     return text
+
+
+def locality_reading(changes: Dict[str, Dict[str, float]], tolerance: float = 0.1) -> str:
+    """Markdown: what training did to each initialisation's locality (from :func:`gmmlib.analysis.locality_change`).
+
+    Args:
+        changes: ``{init name: locality_change(run)}``.
+        tolerance: a locality below this (in units of M) counts as none; a change smaller than this
+            share of the starting locality counts as barely moved.
+    """
+    lines = []
+    for init, c in changes.items():
+        a, b = c["locality, step 0"], c["locality, trained"]
+        if a < tolerance and b >= tolerance:
+            verdict = "learned locality it did not start with"
+        elif a < tolerance:
+            verdict = "stayed without locality"
+        elif abs(b - a) <= tolerance * a:
+            verdict = "its locality barely moved"
+        elif b > a:
+            verdict = "sharpened the locality it started with"
+        else:
+            verdict = "lost part of the locality it started with"
+        lines.append(
+            f"* `{init}`: {verdict} (|M(0)| - |M(far)| from {a:.2f} to {b:.2f}; the scale |M(0)| from "
+            f"{c['scale, step 0']:.2f} to {c['scale, trained']:.2f})."
+        )
+    return "\n".join(lines)

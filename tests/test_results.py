@@ -267,3 +267,25 @@ def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
     text = evidence.epoch_lead_text("headline", tmp_path)
     assert "mean over 3 paired seeds" in text and "1: +0.83 (2/3)" in text
     assert "leads in every seed" not in text  # no epoch where all three lead
+
+
+def test_locality_reading_names_what_training_did_to_each_start():
+    from gmmlib import evidence
+
+    def change(a, b):
+        return {"locality, step 0": a, "locality, trained": b, "scale, step 0": 1.0, "scale, trained": 1.5}
+
+    text = evidence.locality_reading(
+        {
+            "zeros": change(0.0, 0.4),
+            "identity": change(0.0, 0.01),
+            "official": change(1.3, 1.35),
+            "local": change(0.8, 1.5),
+            "wide": change(1.0, 0.5),
+        }
+    ).splitlines()
+    assert text[0].startswith("* `zeros`: learned locality it did not start with (|M(0)| - |M(far)| from 0.00 to 0.40")
+    assert "`identity`: stayed without locality" in text[1]
+    assert "`official`: its locality barely moved" in text[2]
+    assert "`local`: sharpened the locality" in text[3]
+    assert "`wide`: lost part of the locality" in text[4]
