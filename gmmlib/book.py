@@ -378,12 +378,12 @@ _COMPARISON_COLUMNS = {
     "final_mean": "top-1 (final)",
     "gain": "gain over no mask",
     "gain_std": "± (paired seeds)",
+    "interval": "95 % interval of the gain",
     "paper": "paper: top-1",
     "paper_gain": "paper: gain",
     "params": "params",
     "macs": "MACs (M)",
-    "images_per_second": "images/s",
-}
+}  # no speed: training logs reflect what else ran on the machine; speed comes from benchmarks/
 
 
 def show_comparison(
@@ -394,8 +394,9 @@ def show_comparison(
     The table is :func:`gmmlib.results.compare` with readable headers; columns with no value
     at all (a spread over one seed, a paper cell the paper does not have) are left out. When
     no run exists it says so and gives the command; missing runs are listed above the table
-    unless ``note_missing`` is false (when the page lists them another way). When a row's
-    gain rests on one seed, a note below gives the headline's seed-to-seed spread of the gain.
+    unless ``note_missing`` is false (when the page lists them another way). A gain over several
+    seeds comes with its 95 % t-interval; when a row's gain rests on one seed, a note below gives
+    the headline's seed-to-seed spread of the gain. Speed is not shown: it comes from benchmarks/.
 
     Returns:
         the preset shown, or None when nothing is recorded.
@@ -411,9 +412,12 @@ def show_comparison(
     table = compare(experiment, results, preset).set_index("label")
     table["macs"] = table["macs"] / 1e6
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
+    table["interval"] = [
+        f"[{lo:+.2f}, {hi:+.2f}]" if lo == lo else None for lo, hi in zip(table["gain_low"], table["gain_high"])
+    ]
     table = table[list(_COMPARISON_COLUMNS)].dropna(axis=1, how="all").rename(columns=_COMPARISON_COLUMNS)
     table.index.name = f"{experiment} ({preset} preset)"
-    special = {"seeds": "{}", "params": "{:,}", "images/s": "{:.0f}"}
+    special = {"seeds": "{}", "params": "{:,}"}
     numbers = table.select_dtypes("number").columns
     styled = table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–")
     _display(styled, table.round(2).to_string())

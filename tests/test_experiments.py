@@ -207,6 +207,8 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert book.show_comparison("headline", res) == "quick"
     shown = capsys.readouterr().out
     assert "gain over no mask" in shown and "paper: top-1" in shown and "93.65" in shown
+    # a gain over several seeds comes with its interval; no speed read from training logs
+    assert "95 % interval of the gain" in shown and "images/s" not in shown
     # in a notebook it is a styled table; a formatting error there would only be logged by IPython
     from unittest import mock
 
