@@ -19,7 +19,15 @@ from typing import Optional, Sequence, Tuple
 
 from scipy import stats as _scipy
 
-__all__ = ["Paired", "paired", "t_interval", "minimum_detectable_effect", "seeds_needed", "expected_range"]
+__all__ = [
+    "Paired",
+    "paired",
+    "t_interval",
+    "minimum_detectable_effect",
+    "seeds_needed",
+    "expected_range",
+    "range_tail",
+]
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float]:
@@ -166,3 +174,29 @@ def expected_range(n: int, std: float) -> float:
 
     value, _ = integrate.quad(tail, -12, 12, limit=200)
     return std * value
+
+
+def range_tail(n: int, std: float, spread: float) -> float:
+    """The probability that the range (max - min) of ``n`` independent normal draws with standard
+    deviation ``std`` is at least ``spread``: how often settings that do not differ at all spread
+    as wide as observed, from seed noise alone.
+
+    Exact: ``P(range <= r) = n * integral(phi(x) * (Phi(x + r / std) - Phi(x))^(n - 1)) dx`` (the
+    lowest draw at x, the other n - 1 within r / std above it).
+    """
+    if n < 2:
+        raise ValueError(f"a range needs at least 2 draws, got {n}")
+    if not std > 0:
+        raise ValueError(f"std must be positive, got {std}")
+    if spread <= 0:
+        return 1.0
+    from scipy import integrate
+
+    w = spread / std
+    norm = _scipy.norm
+
+    def lowest_at(x: float) -> float:
+        return n * norm.pdf(x) * (norm.cdf(x + w) - norm.cdf(x)) ** (n - 1)
+
+    inside, _ = integrate.quad(lowest_at, -12, 12, limit=200, epsabs=1e-12)
+    return min(1.0, max(0.0, 1.0 - inside))

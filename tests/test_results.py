@@ -193,14 +193,14 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
     runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": k}), 50.0 + g) for k, g in gains.items()]
     _store_with(tmp_path, "exp2-kernels", runs)
     text = findings.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
-    assert "3 of 7 settings recorded, cpu preset, one seed each" in text
-    assert "K=1: +3.00" in text if spread_out else "K=1: +0.30" in text
-    assert "best" not in text.lower() and "worst" not in text.lower()
-    assert f"about {findings.expected_range(3, 0.5):.2f} from seed noise alone" in text
+    assert "(3 of 7 settings recorded, cpu preset, one seed each)" in text
+    assert "K=1: +3.00 (one seed)" in text if spread_out else "K=1: +0.30 (one seed)" in text
+    assert not {"best", "worst", "highest", "lowest"} & set(text.lower().replace(",", " ").split())
+    assert f"would spread by {findings.expected_range(3, 0.5):.2f} points on average" in text
     if spread_out:
-        assert "more than noise alone gives" in text and "not settled" in text
+        assert "**The spread is wider than noise alone gives** on both scales" in text and "cannot say which" in text
     else:
-        assert "cannot rank the settings" in text
+        assert "**The spread is what noise alone gives:**" in text and "rank no setting above another" in text
 
 
 def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers_gain(tmp_path):
@@ -289,3 +289,116 @@ def test_locality_reading_names_what_training_did_to_each_start():
     assert "`official`: its locality barely moved" in text[2]
     assert "`local`: sharpened the locality" in text[3]
     assert "`wide`: lost part of the locality" in text[4]
+
+
+def _ablation_with_noise(tmp_path, gains, vit=(0.5, -0.5, 0.0), gmm=(-0.5, 0.5, 0.0)):
+    """A headline whose GMM-ViT runs have a seed std of 0.5 and whose gains have one of 1.0 (by default), and
+    exp2-kernels settings K=1, 2, ... with the given one-seed gains over the headline's seed-0 ViT."""
+    from gmmlib.config import RunConfig
+
+    runs = []
+    for seed, (v, g) in enumerate(zip(vit, gmm)):
+        runs += [(RunConfig(pool="gap", seed=seed), 50.0 + v), (RunConfig(mask="gmm", pool="gap", seed=seed), 50.0 + g)]
+    _store_with(tmp_path, "headline", runs)
+    base = 50.0 + vit[0]
+    settings = [
+        (RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": k + 1}), base + g) for k, g in enumerate(gains)
+    ]
+    _store_with(tmp_path, "exp2-kernels", [(RunConfig(pool="gap"), base), *settings])
+
+
+@pytest.mark.parametrize(
+    "gains, verdict, reading",
+    [
+        (
+            (0.3, -0.2, 0.1),
+            "what noise alone gives",
+            "**The spread is what noise alone gives:** these runs show no effect of K",
+        ),
+        ((1.0, -1.5, 0.0), "at the edge", "**The spread is at the edge of what noise gives**, depending on the scale"),
+        ((1.0, 4.0, 7.0), "wider than noise", "**The spread is wider than noise alone gives** on both scales"),
+    ],
+)
+def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, gains, verdict, reading):
+    from gmmlib import findings
+    from gmmlib.stats import expected_range, range_tail
+
+    _ablation_with_noise(tmp_path, gains)
+    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    spread = max(gains) - min(gains)
+    assert (a.preset, a.settings, a.pairs, a.total, a.noise_seeds) == ("cpu", [1, 2, 3], [1, 1, 1], 7, 3)
+    assert a.gains == pytest.approx(gains) and a.spread == pytest.approx(spread)
+    for key, std in (("run", 0.5), ("gain", 1.0)):
+        assert a.scales[key]["std"] == pytest.approx(std)
+        assert a.scales[key]["expected_range"] == pytest.approx(expected_range(3, std))
+        assert a.scales[key]["p"] == pytest.approx(range_tail(3, std, spread))
+    assert a.verdict == verdict and a.verdict in findings.SPREAD_VERDICTS
+    assert [s["p"] < 0.05 for s in a.scales.values()].count(True) == findings.SPREAD_VERDICTS.index(verdict)
+    assert reading in a.text
+    assert f"{findings.expected_range(3, 0.5):.2f} points on average with a GMM-ViT run's seed std (0.50)" in a.text
+    assert f"or {findings.expected_range(3, 1.0):.2f} with the seed noise of a gain (1.00)" in a.text
+    assert "measured over the headline's 3 seeds" in a.text
+    assert not {"best", "worst", "highest", "lowest"} & set(a.text.lower().replace(",", " ").split())
+    assert ("All 3 gains are positive" in a.text) == (min(gains) > 0)
+
+
+def test_ablation_without_noise_or_with_one_setting_reads_nothing(tmp_path):
+    from gmmlib import findings
+
+    _ablation_with_noise(tmp_path, (0.3, -0.2), vit=(0.0,), gmm=(0.0,))  # a headline of one seed
+    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert a.verdict is None and a.spread is None and not a.scales
+    assert a.text.endswith("K=2: -0.20 (one seed). No seed noise yet to read them against.")
+    _ablation_with_noise(tmp_path / "one", (0.3,))
+    one = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "one")
+    assert one.verdict is None and one.text.endswith("One setting only: a spread needs two.")
+    assert findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "none").verdict is None
+
+
+def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+    from gmmlib.stats import t_interval
+
+    _noise_of_one_gain(tmp_path)
+    runs = []
+    for seed, (g2, g3) in enumerate([(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)]):
+        runs += [(RunConfig(pool="gap", seed=seed), 50.0)]
+        runs += [
+            (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": k}), 50.0 + g)
+            for k, g in ((2, g2), (3, g3))
+        ]
+    _store_with(tmp_path, "exp2-kernels", runs)
+    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert a.pairs == [3, 3] and "95 % intervals where a setting has several seeds" in a.text
+    lo, hi = t_interval([0.2, 0.6, 0.1])
+    assert f"K=2: +0.30 [{lo:+.2f}, {hi:+.2f}] (3 seeds)," in a.text and "(one seed)" not in a.text
+    assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "each divided by √3" in a.text
+
+
+def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tmp_path):
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+    from gmmlib.stats import t_interval
+
+    _noise_of_one_gain(tmp_path)  # per-seed gains -0.5, +0.5, 0.0
+    inits = {"identity": 0.2, "zeros": 5.0, "local": 0.6}
+    runs = [(RunConfig(pool="gap"), 50.0), (RunConfig(mask="gmm", pool="gap"), 49.5)]
+    runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"init": i}), 50.0 + g) for i, g in inits.items()]
+    _store_with(tmp_path, "exp2-init", runs)
+    d = findings.default_setting("exp2-init", "init", "official", tmp_path)
+    lo, hi = t_interval([-0.5, 0.5, 0.0])
+    assert d["seeds"] == [0] and d["per_seed"] == pytest.approx({0: -0.5, 1: 0.5, 2: 0.0})
+    assert d["gain"] == pytest.approx(0.0) and d["interval"] == pytest.approx((lo, hi))
+    assert (d["inside"], d["others"]) == (2, 3)
+    assert "GMM-ViT of seed 0 (the same record)" in d["text"]
+    assert "the lowest of the headline's 3 per-seed gains (seed 0: -0.50, seed 1: +0.50, seed 2: +0.00)" in d["text"]
+    assert f"+0.00 points (95 % interval [{lo:+.2f}, {hi:+.2f}]); 2 of the 3 other settings' gains lie" in d["text"]
+    assert d["text"].endswith("inside that interval (one seed each).")
+    assert findings.curves_gap("exp2-init", tmp_path) == {"runs": 5, "gaps": pytest.approx({1: 5.5, 2: 5.5})}
+    _noise_of_one_gain(tmp_path / "alone")
+    _store_with(tmp_path / "alone", "exp2-init", runs[:2])  # no other setting than the default
+    alone = findings.default_setting("exp2-init", "init", "official", tmp_path / "alone")
+    assert alone["others"] == 0 and alone["text"].endswith(f"(95 % interval [{lo:+.2f}, {hi:+.2f}]).")
+    assert findings.default_setting("exp2-init", "init", "official", tmp_path / "empty") == {}
+    assert findings.curves_gap("exp2-init", tmp_path / "empty") == {}

@@ -76,3 +76,24 @@ def test_seeds_needed_is_the_smallest_n_that_detects_the_effect():
     assert seeds_needed(0.3, 0.53) > seeds_needed(1.0, 0.53)
     with pytest.raises(ValueError, match="effect of 0"):
         seeds_needed(0.0, 0.53)
+
+
+def test_range_tail_is_exact():
+    from gmmlib.stats import expected_range, range_tail
+
+    # two draws: the range is |X - Y| with X - Y ~ N(0, 2 std^2)
+    assert range_tail(2, 0.5, 0.8) == pytest.approx(2 * scipy_stats.norm.sf(0.8 / (0.5 * math.sqrt(2))), rel=1e-9)
+    rng = np.random.default_rng(0)
+    for n, std, spread in ((7, 0.44, 1.12), (4, 0.53, 1.18), (3, 1.0, 2.5)):
+        ranges = np.ptp(rng.normal(0.0, std, size=(200_000, n)), axis=1)
+        assert range_tail(n, std, spread) == pytest.approx((ranges >= spread).mean(), abs=0.005)
+    # its mean is the expected range: integral of P(range >= r) dr
+    from scipy import integrate
+
+    mean, _ = integrate.quad(lambda r: range_tail(5, 0.53, r), 0, 10)
+    assert mean == pytest.approx(expected_range(5, 0.53), rel=1e-6)
+    assert range_tail(5, 1.0, 0.0) == 1.0 and range_tail(5, 1.0, 20.0) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="at least 2 draws, got 1"):
+        range_tail(1, 1.0, 1.0)
+    with pytest.raises(ValueError, match="std must be positive, got 0"):
+        range_tail(3, 0.0, 1.0)
