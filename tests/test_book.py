@@ -278,3 +278,33 @@ def test_pages_with_a_warning_or_a_machine_path_fail_the_build(tmp_path, monkeyp
     assert "warning" in problem and "UserWarning: The figure layout" in problem
     (problem,) = build_book.page_problems(tmp_path, ["pathed.html"], forbidden)
     assert str(tmp_path / "data") in problem
+
+
+def test_every_figure_has_a_numbered_caption_and_shows_alone():
+    """A cell that draws a figure carries myst-nb figure metadata (caption and a unique name), so the
+    HTML numbers it ("Fig. 5.2"); myst-nb wraps every displayed output of that cell in the figure, so
+    the cell displays nothing else (a second display would duplicate the name and fail the strict
+    build; printed text is a stream and stays outside the figure)."""
+    names = {}
+    for path in NOTEBOOKS:
+        for cell in _read(path).cells:
+            if cell.cell_type != "code":
+                continue
+            figure = cell.metadata.get("mystnb", {}).get("figure")
+            if "plt.show()" not in cell.source:
+                assert figure is None, f"{path.name} {cell.get('id')}: a caption on a cell without a figure"
+                continue
+            assert figure and figure.get("caption") and figure.get("name"), f"{path.name} {cell.get('id')}"
+            names.setdefault(figure["name"], []).append(f"{path.name} {cell.get('id')}")
+            shown = re.findall(r"^\s*(display|book\.show_\w+|book\.missing_note)\(", cell.source, re.M)
+            assert not shown, f"{path.name} {cell.get('id')}: displays {shown} beside its figure"
+    assert all(len(v) == 1 for v in names.values()), {k: v for k, v in names.items() if len(v) > 1}
+
+
+def test_no_figure_text_below_8_points():
+    """The style module sets fonts of 8 pt and up (gmmlib.figures.STYLE); no chapter shrinks them."""
+    small = re.compile(r"fontsize\s*=\s*(?:[0-7](?:\.\d+)?\b|[\"'](?:x{0,2}-?small)[\"'])")
+    for path in NOTEBOOKS:
+        for cell in _read(path).cells:
+            if cell.cell_type == "code":
+                assert not small.search(cell.source), f"{path.name} {cell.get('id')}: {small.search(cell.source)[0]}"
