@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .findings import setting_gains
+from .ablations import setting_gains
 from .results import headline, load, paper, preset_of
 from .stats import minimum_detectable_effect, seeds_needed
 

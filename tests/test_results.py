@@ -2,7 +2,7 @@
 
 import pytest
 
-from gmmlib import results
+from gmmlib import results, stats
 from gmmlib.data import get_info
 from gmmlib.data.registry import PAPER_DATASETS
 from gmmlib.models.registry import PAPER_FAMILIES, display_name
@@ -196,7 +196,7 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
     assert "(3 of 7 settings recorded, cpu preset, one seed each)" in text
     assert "K=1: +3.00 (one seed)" in text if spread_out else "K=1: +0.30 (one seed)" in text
     assert not {"best", "worst", "highest", "lowest"} & set(text.lower().replace(",", " ").split())
-    assert f"would spread by {findings.expected_range(3, 0.5):.2f} points on average" in text
+    assert f"would spread by {stats.expected_range(3, 0.5):.2f} points on average" in text
     if spread_out:
         assert "**The spread is wider than noise alone gives** on both scales" in text and "cannot say which" in text
     else:
@@ -335,8 +335,8 @@ def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, g
     assert a.verdict == verdict and a.verdict in findings.SPREAD_VERDICTS
     assert [s["p"] < 0.05 for s in a.scales.values()].count(True) == findings.SPREAD_VERDICTS.index(verdict)
     assert reading in a.text
-    assert f"{findings.expected_range(3, 0.5):.2f} points on average with a GMM-ViT run's seed std (0.50)" in a.text
-    assert f"or {findings.expected_range(3, 1.0):.2f} with the seed noise of a gain (1.00)" in a.text
+    assert f"{stats.expected_range(3, 0.5):.2f} points on average with a GMM-ViT run's seed std (0.50)" in a.text
+    assert f"or {stats.expected_range(3, 1.0):.2f} with the seed noise of a gain (1.00)" in a.text
     assert "measured over the headline's 3 seeds" in a.text
     assert not {"best", "worst", "highest", "lowest"} & set(a.text.lower().replace(",", " ").split())
     assert ("All 3 gains are positive" in a.text) == (min(gains) > 0)
