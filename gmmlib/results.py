@@ -38,7 +38,6 @@ __all__ = [
     "exp1_table",
     "exp1_pivot",
     "gain_text",
-    "speed_table",
     "preset_of",
     "compare",
     "gains_by_option",
@@ -253,21 +252,6 @@ def exp1_pivot(table, column: str):
     models = [MODEL_NAMES[m] for m in paper()["main_table"]["rows"]]
     datasets = [DATASET_NAMES[d] for d in paper()["main_table"]["datasets"]]
     return table.pivot(index="model", columns="dataset", values=column).reindex(models)[datasets]
-
-
-def speed_table(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
-    """Training speed per configuration over its seeds: images per second and minutes per run (mean, std).
-
-    Columns are ``(images_per_second | minutes, mean | std)`` and ``hardware`` (of the first run),
-    one row per label; empty when ``experiment`` has no run at ``preset``.
-    """
-    df = runs(experiment, results)
-    if df.empty or not (df["preset"] == preset).any():
-        return _pandas().DataFrame()
-    df = df[df["preset"] == preset]
-    table = df.groupby("label")[["images_per_second", "minutes"]].agg(["mean", "std"])
-    table["hardware"] = df["hardware"].iloc[0]
-    return table
 
 
 def preset_of(experiment: str, results: Optional[str | Path] = None) -> Optional[str]:

@@ -156,7 +156,6 @@ def test_gain_text_and_exp1_table_columns(tmp_path):
     assert list(grid.index) == list(results.MODEL_NAMES.values())
     assert list(grid.columns) == list(results.DATASET_NAMES.values())
     assert grid.loc["ViT", "CIFAR-10"] == "93.65 → 95.06 (+1.41)"
-    assert results.speed_table("headline", tmp_path).empty
     assert results.preset_of("headline", tmp_path) is None
 
 
