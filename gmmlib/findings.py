@@ -1,5 +1,5 @@
 """What the recorded runs say: the headline verdict, as structured results and text (the ablations'
-readings, :mod:`gmmlib.ablations`, are re-exported here for the chapters).
+readings are in :mod:`gmmlib.ablations`).
 
 Chapters 5 and 6 print these sentences; they are generated from ``results/`` here, so they stay
 true when the runs change, and every rule that decides a word of them is tested
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from .ablations import _gain_with_interval, setting_gains
 from .results import exp1_table, headline, load, paper, preset_of, run_command
 from .stats import minimum_detectable_effect, t_interval
 
@@ -260,17 +261,3 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
         else "* Every cell of the table has a rerun."
     )
     return result
-
-
-# The ablations' readings (chapter 6) live in gmmlib.ablations; the chapters reach them here too.
-from .ablations import (  # noqa: E402  (after seed_noise, which they use)
-    NOISE_SCALES,
-    SPREAD_VERDICTS,
-    Ablation,
-    _gain_with_interval,
-    ablation,
-    ablation_summary,
-    curves_gap,
-    default_setting,
-    setting_gains,
-)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gmmlib import results, stats
+from gmmlib import ablations, results, stats
 from gmmlib.data import get_info
 from gmmlib.data.registry import PAPER_DATASETS
 from gmmlib.models.registry import PAPER_FAMILIES, display_name
@@ -141,7 +141,7 @@ def test_verdict_and_summaries_read_the_store(tmp_path):
     assert v.outcome == "untested"
     assert v.lines[-1].startswith("* **The rest of the table** (20 of 20 cells")
     assert findings.seed_noise(tmp_path) is None
-    text = findings.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    text = ablations.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert text.startswith("* `exp2-kernels`: no runs recorded yet")
 
 
@@ -183,7 +183,6 @@ def _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.0)):
 
 @pytest.mark.parametrize("spread_out", [False, True])
 def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out):
-    from gmmlib import findings
     from gmmlib.config import RunConfig
 
     _noise_of_one_gain(tmp_path)
@@ -191,7 +190,7 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
     runs = [(RunConfig(pool="gap"), 50.0)]
     runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": k}), 50.0 + g) for k, g in gains.items()]
     _store_with(tmp_path, "exp2-kernels", runs)
-    text = findings.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    text = ablations.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert "(3 of 7 settings recorded, cpu preset, one seed each)" in text
     assert "K=1: +3.00 (one seed)" in text if spread_out else "K=1: +0.30 (one seed)" in text
     assert not {"best", "worst", "highest", "lowest"} & set(text.lower().replace(",", " ").split())
@@ -319,11 +318,10 @@ def _ablation_with_noise(tmp_path, gains, vit=(0.5, -0.5, 0.0), gmm=(-0.5, 0.5, 
     ],
 )
 def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, gains, verdict, reading):
-    from gmmlib import findings
     from gmmlib.stats import expected_range, range_tail
 
     _ablation_with_noise(tmp_path, gains)
-    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     spread = max(gains) - min(gains)
     assert (a.preset, a.settings, a.pairs, a.total, a.noise_seeds) == ("cpu", [1, 2, 3], [1, 1, 1], 7, 3)
     assert a.gains == pytest.approx(gains) and a.spread == pytest.approx(spread)
@@ -331,8 +329,8 @@ def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, g
         assert a.scales[key]["std"] == pytest.approx(std)
         assert a.scales[key]["expected_range"] == pytest.approx(expected_range(3, std))
         assert a.scales[key]["p"] == pytest.approx(range_tail(3, std, spread))
-    assert a.verdict == verdict and a.verdict in findings.SPREAD_VERDICTS
-    assert [s["p"] < 0.05 for s in a.scales.values()].count(True) == findings.SPREAD_VERDICTS.index(verdict)
+    assert a.verdict == verdict and a.verdict in ablations.SPREAD_VERDICTS
+    assert [s["p"] < 0.05 for s in a.scales.values()].count(True) == ablations.SPREAD_VERDICTS.index(verdict)
     assert reading in a.text
     assert f"{stats.expected_range(3, 0.5):.2f} points on average with a GMM-ViT run's seed std (0.50)" in a.text
     assert f"or {stats.expected_range(3, 1.0):.2f} with the seed noise of a gain (1.00)" in a.text
@@ -342,20 +340,18 @@ def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, g
 
 
 def test_ablation_without_noise_or_with_one_setting_reads_nothing(tmp_path):
-    from gmmlib import findings
 
     _ablation_with_noise(tmp_path, (0.3, -0.2), vit=(0.0,), gmm=(0.0,))  # a headline of one seed
-    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.verdict is None and a.spread is None and not a.scales
     assert a.text.endswith("K=2: -0.20 (one seed). No seed noise yet to read them against.")
     _ablation_with_noise(tmp_path / "one", (0.3,))
-    one = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "one")
+    one = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "one")
     assert one.verdict is None and one.text.endswith("One setting only: a spread needs two.")
-    assert findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "none").verdict is None
+    assert ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "none").verdict is None
 
 
 def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
-    from gmmlib import findings
     from gmmlib.config import RunConfig
     from gmmlib.stats import t_interval
 
@@ -368,7 +364,7 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
             for k, g in ((2, g2), (3, g3))
         ]
     _store_with(tmp_path, "exp2-kernels", runs)
-    a = findings.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.pairs == [3, 3] and "95 % intervals where a setting has several seeds" in a.text
     lo, hi = t_interval([0.2, 0.6, 0.1])
     assert f"K=2: +0.30 [{lo:+.2f}, {hi:+.2f}] (3 seeds)," in a.text and "(one seed)" not in a.text
@@ -376,7 +372,6 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
 
 
 def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tmp_path):
-    from gmmlib import findings
     from gmmlib.config import RunConfig
     from gmmlib.stats import t_interval
 
@@ -385,7 +380,7 @@ def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tm
     runs = [(RunConfig(pool="gap"), 50.0), (RunConfig(mask="gmm", pool="gap"), 49.5)]
     runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"init": i}), 50.0 + g) for i, g in inits.items()]
     _store_with(tmp_path, "exp2-init", runs)
-    d = findings.default_setting("exp2-init", "init", "official", tmp_path)
+    d = ablations.default_setting("exp2-init", "init", "official", tmp_path)
     lo, hi = t_interval([-0.5, 0.5, 0.0])
     assert d["seeds"] == [0] and d["per_seed"] == pytest.approx({0: -0.5, 1: 0.5, 2: 0.0})
     assert d["gain"] == pytest.approx(0.0) and d["interval"] == pytest.approx((lo, hi))
@@ -394,10 +389,10 @@ def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tm
     assert "the lowest of the headline's 3 per-seed gains (seed 0: -0.50, seed 1: +0.50, seed 2: +0.00)" in d["text"]
     assert f"+0.00 points (95 % interval [{lo:+.2f}, {hi:+.2f}]); 2 of the 3 other settings' gains lie" in d["text"]
     assert d["text"].endswith("inside that interval (one seed each).")
-    assert findings.curves_gap("exp2-init", tmp_path) == {"runs": 5, "gaps": pytest.approx({1: 5.5, 2: 5.5})}
+    assert ablations.curves_gap("exp2-init", tmp_path) == {"runs": 5, "gaps": pytest.approx({1: 5.5, 2: 5.5})}
     _noise_of_one_gain(tmp_path / "alone")
     _store_with(tmp_path / "alone", "exp2-init", runs[:2])  # no other setting than the default
-    alone = findings.default_setting("exp2-init", "init", "official", tmp_path / "alone")
+    alone = ablations.default_setting("exp2-init", "init", "official", tmp_path / "alone")
     assert alone["others"] == 0 and alone["text"].endswith(f"(95 % interval [{lo:+.2f}, {hi:+.2f}]).")
-    assert findings.default_setting("exp2-init", "init", "official", tmp_path / "empty") == {}
-    assert findings.curves_gap("exp2-init", tmp_path / "empty") == {}
+    assert ablations.default_setting("exp2-init", "init", "official", tmp_path / "empty") == {}
+    assert ablations.curves_gap("exp2-init", tmp_path / "empty") == {}
