@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from .config import INIT_SCHEME, PRESETS, RunConfig
+from .config import PRESETS, RunConfig
 from .data.registry import PAPER_DATASETS
 from .models.registry import PAPER_FAMILIES
 from .store import Store
@@ -260,12 +260,8 @@ def stale_runs(
 
 
 def keeps_weights(config: RunConfig) -> bool:
-    """Whether the store keeps this run's final weights: some experiment's ``weights`` filter selects it.
-
-    A run recorded under an older init scheme counts as the grid's run it was (the book
-    shows it until its rerun under the current scheme is complete).
-    """
-    key = dataclasses.replace(config, init_scheme=INIT_SCHEME).key()
+    """Whether the store keeps this run's final weights: some experiment's ``weights`` filter selects it."""
+    key = config.key()
     for e in EXPERIMENTS.values():
         if e.weights and matches(config, e.weights):
             for dataset in (None, config.dataset):

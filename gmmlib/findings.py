@@ -107,8 +107,8 @@ def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float) 
     )
     if lo < 0 < hi:
         text += (
-            f" Any true gain from {lo:+.2f} to {hi:+.2f} points fits these runs: not reproduced here does not "
-            f"mean no gain, and a gain of up to {hi:.1f} points is not ruled out at this scale."
+            f" Any true gain from {lo:+.2f} to {hi:+.2f} points fits these runs: at this scale they rule out "
+            f"neither no gain at all nor a gain of up to {hi:.1f} points."
         )
     if std > 0:
         mde = minimum_detectable_effect(std, n)
@@ -231,13 +231,17 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
         std = summary["paired_gain_best_top1"]["std"] if summary else float("nan")
         large = [(m, g) for m, g in zip(others["model"], others["ours_gain"]) if abs(g) > 3 * std]
         if large:
-            against = all(g < 0 for _, g in large)
+            against, several = all(g < 0 for _, g in large), len(large) > 1
             lines.append(
-                f"* **Effects beyond the noise:** {', '.join(f'{m} {g:+.2f}' for m, g in large)} (one seed each) "
-                f"{'are' if len(large) > 1 else 'is'} more than three times a gain's seed-to-seed std "
-                f"({std:.2f}) from zero"
-                + (", and point against the paper" if against else "")
-                + ": the first thing to rerun with more seeds."
+                f"* **Effects beyond the noise:** {', '.join(f'{m} {g:+.2f}' for m, g in large)} "
+                f"({'one seed each' if several else 'one seed'}) {'are' if several else 'is'} more than three "
+                f"times a gain's seed-to-seed std ({std:.2f}) from zero"
+                + (
+                    (", and point against the paper" if several else ", and points against the paper")
+                    if against
+                    else ""
+                )
+                + ": the first thing to rerun with more seeds (`exp1-seeds`)."
             )
     init_preset = preset_of("exp2-init", results)
     inits = setting_gains("exp2-init", "init", "official", results, init_preset) if init_preset else []
