@@ -203,8 +203,9 @@ def plot_kernels(results: Optional[str | Path] = None, ax=None, preset: str = "c
     """
     import matplotlib.pyplot as plt
 
+    from .ablations import setting_gains
     from .findings import seed_noise
-    from .results import compare, paper
+    from .results import paper
 
     ax = ax or plt.gca()
     abl = paper()["kernel_ablation"]
@@ -212,27 +213,14 @@ def plot_kernels(results: Optional[str | Path] = None, ax=None, preset: str = "c
     ks = abl["kernels"][1:]
     ax.plot(ks, [v - base for v in abl["rows"]["cifar10"][1:]], color=mask_colour("gmm"), **PAPER_MARKER)
     ax.plot([], [], color=mask_colour("gmm"), label="paper, CIFAR-10", **PAPER_MARKER)
-    table = compare("exp2-kernels", results, preset)
-    if not table.empty:
-        table = table[table["gain"].notna()]
-        options = _kernel_of_labels(results, preset)
-        pts = sorted((options[lab], row) for lab, row in zip(table["label"], table.to_dict("records")))
-        xs = [k for k, _ in pts]
-        ax.plot(xs, [r["gain"] for _, r in pts], "o-", color=mask_colour("gmm"), label=f"ours ({preset} preset)")
-        for k, r in pts:
+    rows = sorted(setting_gains("exp2-kernels", "num_kernels", 5, results, preset), key=lambda r: r["value"])
+    if rows:
+        ks = [r["value"] for r in rows]
+        ax.plot(ks, [r["gain"] for r in rows], "o-", color=mask_colour("gmm"), label=f"ours ({preset} preset)")
+        for k, r in zip(ks, rows):
             if r["gain_low"] == r["gain_low"]:
                 ax.plot([k, k], [r["gain_low"], r["gain_high"]], color=mask_colour("gmm"), linewidth=2)
     gain_axis(ax, seed_noise(results, preset))
     ax.set_xlabel("number of Gaussian kernels K")
     ax.legend()
     return ax
-
-
-def _kernel_of_labels(results: Optional[str | Path], preset: str) -> Dict[str, int]:
-    from .results import label, load
-
-    return {
-        label(r["config"]): (r["config"].get("mask_options") or {}).get("num_kernels", 5)
-        for r in load("exp2-kernels", results)
-        if r["config"]["preset"] == preset
-    }

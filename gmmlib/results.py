@@ -40,7 +40,6 @@ __all__ = [
     "gain_text",
     "preset_of",
     "compare",
-    "gains_by_option",
     "missing",
     "stale",
     "merge",
@@ -347,26 +346,6 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
             }
         )
     return pd.DataFrame(rows)
-
-
-def gains_by_option(
-    experiment: str, option: str, default: Any, results: Optional[str | Path] = None, preset: str = "cpu"
-) -> Dict[Any, float]:
-    """Each masked configuration's gain over the unmasked run, keyed by one of its mask options.
-
-    For the ablations, e.g. ``gains_by_option("exp2-kernels", "num_kernels", 5)`` gives
-    ``{K: gain}`` in the grid's order; a run without the option counts as ``default``.
-    """
-    table = compare(experiment, results, preset)
-    if table.empty:
-        return {}
-    options = {
-        label(r["config"]): r["config"].get("mask_options") or {}
-        for r in load(experiment, results)
-        if r["config"]["preset"] == preset
-    }
-    table = table[table["gain"].notna()]
-    return {options[name].get(option, default): gain for name, gain in zip(table["label"], table["gain"])}
 
 
 def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
