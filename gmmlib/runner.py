@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .config import PRESETS, RunConfig
-from .experiments import get_experiment, keeps_weights, matches, missing_runs, results_dir, run_file_name
+from .experiments import (
+    get_experiment,
+    keeps_weights,
+    matches,
+    missing_runs,
+    results_dir,
+    run_file_name,
+    stale_runs,
+)
 from .provenance import check_folder_writable
 from .runtime import resolve_device
 from .store import Store, legacy_folders, migrate
@@ -192,6 +200,11 @@ def run_experiment(
 
     outcome = RunOutcome()
     missing = {c.key() for c in missing_runs(name, preset, dataset=dataset, store=store)}
+    # a run of an older configuration (stale) leaves the list when its current version is listed,
+    # so that no row of a table holds the same seed twice
+    superseded: Dict[str, List[str]] = {}
+    for r in stale_runs(name, preset, store=store):
+        superseded.setdefault(f"{r['name']}-{preset}", []).append(r["key"])
     todo: List[RunConfig] = []
     for config in configs:
         run, key = run_file_name(config), config.key()
@@ -199,7 +212,7 @@ def run_experiment(
             outcome["skipped"].append(run)
         elif store.get(key) is not None:  # recorded for another experiment: list it here too
             if lead:
-                store.add(name, [key])
+                store.add(name, [key], drop=superseded.get(run, ()))
             outcome["reused"].append(run)
             log(f"{name}/{run}: already recorded ({key}), listed")
         elif key in mine:
@@ -226,7 +239,7 @@ def run_experiment(
         record["parallel"] = parallel
         if lead:
             store.put(record, weights)
-            store.add(name, [record["key"]])
+            store.add(name, [record["key"]], drop=superseded.get(run, ()))
         outcome["trained"].append(run)
         log(f"{name}/{run}: best top-1 {payload['best_top1']:.2f}, final {payload['final_top1']:.2f}")
 

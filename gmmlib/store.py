@@ -209,21 +209,22 @@ class Store:
             record["weights_file"] = record.get("weights_file") if self.weights_path(key).is_file() else None
         return write_json(self.record_path(key), record)
 
-    def add(self, experiment: str, keys: Iterable[str], replace: bool = False) -> List[str]:
+    def add(self, experiment: str, keys: Iterable[str], replace: bool = False, drop: Iterable[str] = ()) -> List[str]:
         """Add run keys to an experiment's list (kept sorted); returns the list.
 
         The read-add-write holds a lock on the experiments folder, so several runners (shards of
         one grid on machines that share this folder) never drop each other's keys. With
         ``replace`` the list becomes ``keys`` (a rerun grid that supersedes the old runs; their
-        records stay in the store for the experiments that still list them).
+        records stay in the store for the experiments that still list them). ``drop`` takes keys
+        off the list in the same step (a run of an older configuration that a new run supersedes).
         """
-        keys = list(keys)
+        keys, drop = list(keys), set(drop)
         missing = [k for k in keys if k not in self]
         if replace and missing:
             raise ValueError(f"cannot list {experiment!r} as runs without a record here: {missing}")
         with self._locked():
             current = self.experiment(experiment)
-            merged = sorted(set(keys) if replace else set(current) | set(keys))
+            merged = sorted((set(keys) if replace else set(current) | set(keys)) - (drop - set(keys)))
             if merged != current or not self.index_path(experiment).is_file():
                 write_json(self.index_path(experiment), {"experiment": experiment, "runs": merged})
         return merged

@@ -94,6 +94,29 @@ def test_done_runs_are_skipped_and_same_configs_referenced_not_copied(tmp_path):
     assert sorted(store.get(k)["name"] for k in kept) == ["vit-gmm-gap-synthetic-s0", "vit-none-gap-synthetic-s0"]
 
 
+def test_a_rerun_under_the_current_configuration_takes_the_place_of_its_stale_run(tmp_path):
+    """A run listed under an older configuration (here the init before the paired one) leaves the
+    experiment's list when its current version is trained or reused; its record stays in the store."""
+    from test_store import fake_record
+
+    store = Store(tmp_path / "results")
+    stale = {}
+    for mask in ("gmm", "elm"):
+        old = fake_record(RunConfig(mask=mask, pool="gap", preset="quick", dataset="synthetic", init_scheme=1))
+        store.put(old)
+        store.add("elm", [old["key"]])
+        stale[mask] = old["key"]
+    assert R.stale("elm", "quick", tmp_path / "results") == ["vit-elm-gap-synthetic-s0", "vit-gmm-gap-synthetic-s0"]
+    quick("pooling", tmp_path, only="vit-gmm-gap-synthetic-s0-quick")  # the current GMM-ViT, for another experiment
+    out = quick("elm", tmp_path, only="mask=gmm")
+    assert out["reused"] == ["vit-gmm-gap-synthetic-s0-quick"]
+    current = RunConfig(mask="gmm", pool="gap", preset="quick", dataset="synthetic").key()
+    assert sorted(store.experiment("elm")) == sorted([stale["elm"], current])
+    assert quick("elm", tmp_path, only="mask=elm")["trained"] == ["vit-elm-gap-synthetic-s0-quick"]
+    assert stale["elm"] not in store.experiment("elm") and R.stale("elm", "quick", tmp_path / "results") == []
+    assert all(store.get(k) is not None for k in stale.values())  # the old records are kept
+
+
 def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setenv("GMMLIB_DATA", str(tmp_path / "empty"))
     out = run_experiment(
