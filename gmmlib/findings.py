@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .ablations import _gain_with_interval, setting_gains
-from .results import exp1_table, headline, load, paper, preset_of, run_command
+from .results import compare, exp1_table, headline, load, paper, preset_of, run_command
 from .stats import minimum_detectable_effect, t_interval
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "seed_noise",
     "headline_verdict",
     "verdict",
+    "families_with_seeds",
 ]  # the ablations' readings imported at the end are documented in gmmlib.ablations
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
@@ -188,6 +189,29 @@ def headline_verdict(
     return Verdict(outcome, paper_gain, paired["mean"], n, lines)
 
 
+def families_with_seeds(results: Optional[str | Path] = None) -> str:
+    """Markdown: each family of ``exp1-seeds`` with its paired GMM gain and 95 % interval, read against
+    zero and the paper's gain; empty until a family there has two paired seeds."""
+    preset = preset_of("exp1-seeds", results)
+    table = compare("exp1-seeds", results, preset) if preset else None
+    rows = [] if table is None or table.empty else table[table["pairs"] > 1].to_dict("records")
+    if not rows:
+        return ""
+    readings = []
+    for r in rows:
+        lo, hi = r["gain_low"], r["gain_high"]
+        where = "lowers" if hi < 0 else "raises" if lo > 0 else "neither clearly raises nor lowers"
+        paper_in = "inside" if lo <= r["paper_gain"] <= hi else "outside"
+        readings.append(
+            f"{r['label']} {_gain_with_interval(r)}: the GMM {where} top-1 at this scale, and the paper's "
+            f"{r['paper_gain']:+.2f} lies {paper_in} the interval"
+        )
+    return (
+        f"* **With seeds of their own** (`exp1-seeds`, {preset} preset, paired gain and its 95 % interval in "
+        f"points): {'; '.join(readings)}."
+    )
+
+
 def verdict(results: Optional[str | Path] = None) -> Verdict:
     """Chapter 5's verdict: the headline, the other families of ``exp1``, the initialisations, the rest.
 
@@ -215,6 +239,7 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
     exp1 = exp1_table(results, exp1_preset)
     cells = exp1[exp1["command"] == ""]
     others = cells[cells["model"] != "ViT"]
+    seeded = families_with_seeds(results)
     if len(others):
         wins = int((others["ours_gain"] > 0).sum())
         gains = ", ".join(f"{m} {g:+.2f}" for m, g in zip(others["model"], others["ours_gain"]))
@@ -241,8 +266,14 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
                     if against
                     else ""
                 )
-                + ": the first thing to rerun with more seeds (`exp1-seeds`)."
+                + (
+                    ": the next bullet gives them seeds of their own."
+                    if seeded
+                    else ": the first thing to rerun with more seeds (`exp1-seeds`)."
+                )
             )
+    if seeded:
+        lines.append(seeded)
     init_preset = preset_of("exp2-init", results)
     inits = setting_gains("exp2-init", "init", "official", results, init_preset) if init_preset else []
     if len(inits) > 1:

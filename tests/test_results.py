@@ -231,6 +231,40 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
     assert head["mask"] == "gmm" and head["preset"] == "cpu" and head["dataset"] == "cifar10"
 
 
+def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_seed_rows(tmp_path):
+    from gmmlib import evidence, findings
+    from gmmlib.config import RunConfig
+    from gmmlib.store import Store
+
+    assert findings.families_with_seeds(tmp_path) == ""
+    _noise_of_one_gain(tmp_path)  # the headline: a gain's seed noise of 0.5
+    gains = {"pit": (-2.0, -2.5, -3.0), "cait": (0.5, -0.5, 0.0)}
+    runs = []
+    for model, per_seed in gains.items():
+        for seed, g in enumerate(per_seed):
+            runs += [
+                (RunConfig(model=model, seed=seed), 50.0),
+                (RunConfig(model=model, mask="gmm", seed=seed), 50.0 + g),
+            ]
+    _store_with(tmp_path, "exp1-seeds", runs)
+    Store(tmp_path).add("exp1", [c.key() for c, _ in runs if c.seed == 0])  # exp1's one-seed cells are seed 0
+    main = results.paper()["main_table"]["rows"]
+    paper_gain = {m: main[m]["gmm"][0] - main[m]["none"][0] for m in gains}
+    text = findings.families_with_seeds(tmp_path)
+    pit_low, pit_high = stats.t_interval(gains["pit"])
+    assert (
+        f"GMM-PiT -2.50 [{pit_low:+.2f}, {pit_high:+.2f}] (3 seeds): the GMM lowers top-1 at this scale, and "
+        f"the paper's {paper_gain['pit']:+.2f} lies outside the interval" in text
+    )
+    assert "GMM-CaiT +0.00" in text and "neither clearly raises nor lowers" in text
+    lines = findings.verdict(tmp_path).lines
+    beyond = next(i for i, line in enumerate(lines) if line.startswith("* **Effects beyond the noise:** PiT -2.00"))
+    assert lines[beyond].endswith("the next bullet gives them seeds of their own.") and lines[beyond + 1] == text
+    rows = {r["label"]: r for r in evidence.comparisons(tmp_path)}
+    assert rows["GMM-PiT"]["experiment"] == "exp1-seeds" and rows["GMM-PiT"]["seeds"] == 3
+    assert rows["GMM-CaiT"]["experiment"] == "exp1-seeds" and rows["GMM-PiT"]["gain"] == pytest.approx(-2.5)
+
+
 def test_power_summary_and_caveats_read_the_store(tmp_path):
     from gmmlib import evidence
     from gmmlib.config import RunConfig
