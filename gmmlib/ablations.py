@@ -8,7 +8,8 @@ headline's verdict, which reads them for the initialisation bullet.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -68,7 +69,8 @@ _READINGS = (
 class Ablation:
     """What an ablation's gains support (:func:`ablation`); ``settings``, ``gains`` (points over the
     unmasked ViT) and ``pairs`` (paired seeds) per recorded setting in the grid's order, ``total``
-    settings in the grid, their ``spread`` (max - min), the headline's ``noise_seeds``, and per key of
+    settings in the grid, their ``spread`` (max - min of their mean gains over ``common_seeds``, the seeds
+    every setting has), the headline's ``noise_seeds``, and per key of
     :data:`NOISE_SCALES` in ``scales``: ``std`` (of one setting's gain), ``expected_range`` (the mean
     spread of as many settings that do not differ) and ``p`` (the probability that noise alone spreads
     them at least as wide). ``verdict`` is one of :data:`SPREAD_VERDICTS` (None when nothing can be
@@ -83,6 +85,7 @@ class Ablation:
     pairs: List[int] = field(default_factory=list)
     total: int = 0
     spread: Optional[float] = None
+    common_seeds: List[int] = field(default_factory=list)
     noise_seeds: int = 0
     scales: Dict[str, Dict[str, float]] = field(default_factory=dict)
     verdict: Optional[str] = None
@@ -98,7 +101,8 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
     than seed noise alone gives on both :data:`NOISE_SCALES`, computed exactly (:func:`gmmlib.stats.expected_range`,
     :func:`gmmlib.stats.range_tail`). It never ranks settings. ``option`` is the mask option the settings differ
     in (e.g. "num_kernels"), ``default`` its value where a run leaves it out, ``name`` how the text calls it ("K").
-    With several seeds per setting the scales are divided by the root of the fewest seeds a setting has.
+    The spread is read on the seeds every setting has (each setting's gain averaged over them, the scales
+    divided by the root of their number), so that the settings share each seed's unmasked run.
     """
     from .experiments import get_experiment
 
@@ -107,7 +111,8 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
     if not rows:
         return Ablation(experiment, name, text=f"* `{experiment}`: no runs recorded yet (`{run_command(experiment)}`).")
     gains, pairs = [float(r["gain"]) for r in rows], [int(r["pairs"]) for r in rows]
-    total = len(get_experiment(experiment).configs(preset)) - 1  # the unmasked baseline is no setting
+    # the settings, not the runs: each is on several seeds, and the unmasked baseline is no setting
+    total = len({replace(c, seed=0).key() for c in get_experiment(experiment).configs(preset) if c.mask})
     out = Ablation(experiment, name, preset, [r["value"] for r in rows], gains, pairs, total)
     seeds = "one seed each" if max(pairs) == 1 else "95 % intervals where a setting has several seeds"
     shown = ", ".join(f"{name}={r['value']}: {_gain_with_interval(r)}{' (one seed)' * (r['pairs'] == 1)}" for r in rows)
@@ -124,27 +129,54 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
             " One setting only: a spread needs two." if len(rows) < 2 else " No seed noise yet to read them against."
         )
         return out
-    n, out.spread, out.noise_seeds = len(gains), max(gains) - min(gains), summary["gmm_best_top1"]["n"]
+    # the spread is read on the seeds every setting has: there the settings share each seed's unmasked run
+    common = _common_seed_gains(experiment, [r["label"] for r in rows], results, preset)
+    out.common_seeds = sorted(common[0]) if common else []
+    if not out.common_seeds:
+        out.text += " No seed is shared by every setting, so their spread cannot be read against noise."
+        return out
+    spread_gains = [statistics.mean(g.values()) for g in common]
+    n, k = len(spread_gains), len(out.common_seeds)
+    out.spread, out.noise_seeds = max(spread_gains) - min(spread_gains), summary["gmm_best_top1"]["n"]
     for key, std in stds.items():
-        s = std / math.sqrt(min(pairs))
+        s = std / math.sqrt(k)
         out.scales[key] = {"std": s, "expected_range": expected_range(n, s), "p": range_tail(n, s, out.spread)}
     run, gain = out.scales["run"], out.scales["gain"]
-    fewest = "" if min(pairs) == 1 else f", each divided by √{min(pairs)} for the fewest seeds a setting has"
+    divided = "" if k == 1 else f", each divided by √{k} for the {k} seeds averaged"
+    on = (
+        ""
+        if k == max(pairs)
+        else f" On the seed{'s' if k > 1 else ''} every setting has ({', '.join(map(str, out.common_seeds))}),"
+    )
     wide = sum(s["p"] < 0.05 for s in out.scales.values())
     out.verdict = SPREAD_VERDICTS[wide]
     out.text += (
-        f" Their spread, largest minus smallest, is {out.spread:.2f} points. {n} settings that do not differ at "
+        f"{on} {'t' if on else 'T'}heir spread, largest minus smallest, is {out.spread:.2f} points. "
+        f"{n} settings that do not differ at "
         f"all would spread by {run['expected_range']:.2f} points on average with {NOISE_SCALES['run']} "
         f"({run['std']:.2f}) as the scale, or {gain['expected_range']:.2f} with {NOISE_SCALES['gain']} "
-        f"({gain['std']:.2f}), both measured over the headline's {out.noise_seeds} seeds{fewest}; the probability "
+        f"({gain['std']:.2f}), both measured over the headline's {out.noise_seeds} seeds{divided}; the probability "
         f"that noise alone spreads them at least this wide is {_percent(run['p'])} and {_percent(gain['p'])}."
     ) + _READINGS[wide].format(name)
-    if len({g > 0 for g in gains}) == 1 and all(gains):
+    if len({g > 0 for g in spread_gains}) == 1 and all(spread_gains):
         out.text += (
-            f" All {n} gains are {'positive' if gains[0] > 0 else 'negative'}; they share one unmasked run, whose "
+            f" All {n} gains are {'positive' if spread_gains[0] > 0 else 'negative'}{on and ' on those seeds'}; "
+            "they share one unmasked run per seed, whose "
             "own noise moves them all together, so this says no more than the headline's gain does."
         )
     return out
+
+
+def _common_seed_gains(
+    experiment: str, labels: List[str], results: Optional[str | Path], preset: str
+) -> List[Dict[int, float]]:
+    """Per setting (by label), its paired gain on each seed that every setting and the unmasked ViT have."""
+    df = runs(experiment, results)
+    df = df[df["preset"] == preset]
+    base = df[df["mask"] == "none"].set_index("seed")["best_top1"]
+    per = [(df[df["label"] == lab].set_index("seed")["best_top1"] - base).dropna().to_dict() for lab in labels]
+    shared = set.intersection(*(set(g) for g in per)) if per else set()
+    return [{seed: g[seed] for seed in sorted(shared)} for g in per]
 
 
 def ablation_summary(experiment: str, option: str, default: Any, name: str, results=None) -> str:

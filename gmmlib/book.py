@@ -362,12 +362,17 @@ def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | o
         )
     if not todo:
         return
-    commands = "\n".join(todo)
+    # a handful of runs one command each; more than that, the one command that trains only the missing runs
+    commands = "\n".join(todo) if len(todo) <= _MISSING_LISTED else command(experiment, preset)
     show_markdown(
         f"{total - len(todo)} of {total} runs of `{experiment}`'s grid today ({preset} preset) are recorded so far; "
-        f"the tables show the recorded runs{' (with the older ones above)' if old else ''}. The missing ones:"
-        f"\n\n```bash\n{commands}\n```"
+        f"the tables show the recorded runs{' (with the older ones above)' if old else ''}. "
+        + ("The missing ones:" if len(todo) <= _MISSING_LISTED else "This trains the missing ones and skips the rest:")
+        + f"\n\n```bash\n{commands}\n```"
     )
+
+
+_MISSING_LISTED = 6
 
 
 _COMPARISON_COLUMNS = {

@@ -40,12 +40,19 @@ def test_registry_has_the_papers_experiments_with_valid_configs():
         assert len({c.key() for c in configs}) == len(configs), name
     exp1 = EXPERIMENTS["exp1"].configs("cpu")
     assert len(exp1) == 5 * 4 * 2
-    kernels = [c for c in EXPERIMENTS["exp2-kernels"].configs("cpu") if c.mask]
-    assert sorted(c.mask_options.get("num_kernels", 5) for c in kernels) == [1, 2, 3, 4, 5, 8, 10]
-    # the defaults (K = 5, official init) are the headline's GMM-ViT run, reused rather than retrained
+    # the ablations: every setting and the unmasked ViT on the same 3 seeds, so each gain is paired
+    kernels = EXPERIMENTS["exp2-kernels"].configs("cpu")
+    assert {(c.mask_options.get("num_kernels", 5) if c.mask else None, c.seed) for c in kernels} == {
+        (k, s) for k in (None, 1, 2, 3, 4, 5, 8, 10) for s in (0, 1, 2)
+    }
+    inits = EXPERIMENTS["exp2-init"].configs("cpu")
+    assert {(c.mask_options.get("init", "official") if c.mask else None, c.seed) for c in inits} == {
+        (i, s) for i in (None, "official", "identity", "zeros", "local") for s in (0, 1, 2)
+    }
+    # the defaults (K = 5, official init) are the headline's GMM-ViT runs, reused rather than retrained
     headline_keys = {c.key() for c in EXPERIMENTS["headline"].configs("cpu")}
     for name in ("exp2-kernels", "exp2-init"):
-        assert len({c.key() for c in EXPERIMENTS[name].configs("cpu")} & headline_keys) == 2, name
+        assert len({c.key() for c in EXPERIMENTS[name].configs("cpu")} & headline_keys) == 6, name
     headline = EXPERIMENTS["headline"].configs("cpu")
     assert {c.pool for c in headline} == {"gap"} and sorted({c.seed for c in headline}) == [0, 1, 2, 3, 4]
     # CaiT and PiT, exp1's largest effects, get 3 seeds each; their seed-0 runs are exp1's

@@ -405,6 +405,27 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
     assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "each divided by √3" in a.text
 
 
+def test_ablation_reads_the_spread_on_the_seeds_every_setting_has(tmp_path):
+    """A setting with more seeds than the others (the default, shared with the headline) shows its interval,
+    but the spread is read on the seeds all settings have, where they share each seed's unmasked run."""
+    from gmmlib.config import RunConfig
+
+    _noise_of_one_gain(tmp_path)  # the headline: a std of 0.5 on both noise scales
+    runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
+    runs += [
+        (RunConfig(mask="gmm", pool="gap", seed=s, mask_options={"num_kernels": 2}), g)
+        for s, g in enumerate((51.0, 49.0, 50.6))
+    ]
+    runs += [(RunConfig(mask="gmm", pool="gap", seed=0, mask_options={"num_kernels": 3}), 50.2)]
+    _store_with(tmp_path, "exp2-kernels", runs)
+    a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert a.pairs == [3, 1] and a.common_seeds == [0]
+    assert a.gains == pytest.approx([0.2, 0.2]) and a.spread == pytest.approx(0.8)  # seed 0: +1.0 and +0.2
+    assert "On the seed every setting has (0), their spread, largest minus smallest, is 0.80 points." in a.text
+    assert "divided by" not in a.text and a.scales["gain"]["std"] == pytest.approx(0.5)
+    assert "All 2 gains are positive on those seeds" in a.text
+
+
 def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tmp_path):
     from gmmlib.config import RunConfig
     from gmmlib.stats import t_interval

@@ -217,6 +217,10 @@ def test_a_run_recorded_under_an_older_configuration_is_missing_and_stale(tmp_pa
     book.missing_note("elm", "quick", tmp_path)
     out = capsys.readouterr().out
     assert "older configuration" in out and old["name"] in out and "0 of 3 runs" in out
+    assert out.count("python -m gmmlib run elm --preset quick --only ") == 3  # a few missing runs: one command each
+    book.missing_note("exp2-kernels", "quick", tmp_path)  # many: the one command that trains only those
+    out = capsys.readouterr().out
+    assert "0 of 24 runs" in out and "python -m gmmlib run exp2-kernels --preset quick\n" in out and "--only" not in out
 
 
 # ---- migration from the old layout ---------------------------------------------------------------
