@@ -171,6 +171,13 @@ def _merge(args: argparse.Namespace) -> int:
         f"copied {len(done['copied'])} record(s), {len(done['present'])} already present; "
         f"experiments: {', '.join(done['experiments']) or 'none'}"
     )
+    if done["differ"]:
+        print(
+            f"note: kept this folder's record of {len(done['differ'])} key(s) that a source holds as another run "
+            f"(other hardware or another top-1): {', '.join(done['differ'])}. The key does not say where a run "
+            "trained; to keep both, merge into a separate results folder, and compare runs trained on one kind "
+            "of hardware"
+        )
     return 0
 
 

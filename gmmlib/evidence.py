@@ -51,8 +51,8 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
 
     Each row: ``experiment``, ``label``, ``mask``, ``dataset``, ``preset``, ``seeds`` (paired
     seeds), ``gain`` (mean paired gain, points), ``low``/``high`` (its 95 % t-interval, NaN for one
-    seed) and ``paper_gain`` (NaN where the paper has no such cell). Experiments are read at every
-    preset they hold (the ``paper`` preset's runs are their own rows).
+    seed), ``paper_gain`` (NaN where the paper has no such cell) and ``hardware`` (where its runs trained).
+    Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from .results import compare
 
@@ -83,6 +83,7 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                         "low": r["gain_low"],
                         "high": r["gain_high"],
                         "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
+                        "hardware": r["hardware"],
                     }
                 )
     return rows
@@ -172,6 +173,17 @@ def caveats(results: Optional[str | Path] = None) -> str:
             "* **Paper scale.** No run at the paper's scale (`paper` preset, 100 epochs x 3 passes) is recorded "
             "yet: it needs a GPU (chapter 10 gives the command and the cost)."
         )
+    kinds = sorted({r["hardware"] for r in rows})
+    mixed = [r for r in rows if " + " in r["hardware"]]
+    if mixed:
+        named = ", ".join(f"{r['label']} ({r['experiment']}: {r['hardware']})" for r in mixed)
+        lines.append(
+            f"* **Hardware.** {named} "
+            "pair runs trained on different kinds of hardware: their gains mix the mask's effect with the "
+            "hardware's, and are not read as comparisons until one kind is rerun on the other."
+        )
+    elif rows:
+        lines.append(f"* **Hardware.** Every comparison trained on one kind of hardware: {', '.join(kinds)}.")
     masked = {r["key"]: r for e in VERDICT_EXPERIMENTS for r in load(e, results) if r["config"].get("mask")}
     unpaired = [r for r in masked.values() if "init_scheme" not in r["config"] and _draws_at_init(r)]
     if unpaired:

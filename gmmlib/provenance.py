@@ -8,7 +8,7 @@ import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, Mapping, Union
 
 import torch
 
@@ -20,6 +20,7 @@ __all__ = [
     "save_torch",
     "environment",
     "git_commit",
+    "hardware_kind",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -164,3 +165,11 @@ def environment(device: torch.device | str | None = None) -> Dict[str, Any]:
         "hardware": hw,
         "platform": platform.platform(),
     }
+
+
+def hardware_kind(record: Mapping[str, Any]) -> str:
+    """Where a run trained, as far as it changes the run: the device type and the data pipeline (e.g. ``"cpu"``,
+    ``"cuda, gpu pipeline"``). The key does not carry it, so a comparison is checked for it (one kind throughout)."""
+    device = str((record.get("hardware") or {}).get("device", "cpu")).split(":")[0]
+    pipeline = record.get("data_pipeline") or "cpu"
+    return device if pipeline == "cpu" else f"{device}, {pipeline} pipeline"

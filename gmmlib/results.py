@@ -24,6 +24,7 @@ from .data.registry import PAPER_DATASETS, get_info
 from .experiments import get_experiment, missing_runs, recorded, run_command, run_file_name, stale_runs
 from .models.registry import PAPER_FAMILIES, display_name
 from .options import non_default_options
+from .provenance import hardware_kind
 from .figures import plot_curves, plot_kernels  # the experiments' plots live with the figure style
 from .stats import t_interval
 from .store import merge  # results of several machines or shards into one store
@@ -128,6 +129,7 @@ def _runs_frame(records: List[Dict[str, Any]]):
                 "images_per_second": statistics.mean(h["images_per_second"] for h in r["history"]),
                 "minutes": r["wall_seconds"] / 60,
                 "hardware": r["hardware"].get("gpu") or r["hardware"].get("cpu"),
+                "hardware_kind": hardware_kind(r),
             }
         )
     return pd.DataFrame(rows)
@@ -293,7 +295,8 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     the gain over the run without a mask of the same model, pooling and data set (paired
     by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
     their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
-    its main table has the cell (else NaN), and cost and speed. Rows follow the
+    its main table has the cell (else NaN), cost and speed, and ``hardware``: the kinds of hardware the row's
+    runs and their paired baselines trained on (:func:`gmmlib.provenance.hardware_kind`), joined by " + ". Rows follow the
     experiment's grid (:mod:`gmmlib.experiments`), which lists each unmasked baseline
     before its masks; the baselines' own gain is NaN.
     """
@@ -321,6 +324,9 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
         base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
         diffs = (mine.set_index("seed")["best_top1"] - base).dropna().tolist() if row["mask"] != "none" else []
         interval = t_interval(diffs) if len(diffs) > 1 else (float("nan"), float("nan"))
+        # where the runs of this row and the baselines they are paired with trained: one kind, or a mix to flag
+        paired = df[same & (df["mask"] == "none") & df["seed"].isin(mine["seed"])] if row["mask"] != "none" else mine
+        kinds = sorted(set(mine["hardware_kind"]) | set(paired["hardware_kind"]))
         config = configs[mine["run"].iloc[0]]
         paper_value = _paper_cell(config)
         paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
@@ -343,6 +349,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
                 "macs": row["macs"],
                 "images_per_second": row["images_per_second"],
                 "minutes": row["minutes"],
+                "hardware": " + ".join(kinds),
             }
         )
     return pd.DataFrame(rows)

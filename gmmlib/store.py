@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
 from .config import RunConfig, config_key
-from .provenance import atomic_copy, check_folder_writable, save_torch, write_json
+from .provenance import atomic_copy, check_folder_writable, hardware_kind, save_torch, write_json
 
 __all__ = ["Store", "SetAside", "Migration", "merge", "migrate", "legacy_folders", "check_folder_writable"]
 
@@ -246,17 +246,25 @@ class Store:
         A record this store lacks is copied; one it has already is kept as it is (the same key
         is the same run); every experiment list becomes the union of both, or with ``replace``
         the other store's list (a complete rerun of a grid, trained apart, replaces the old one).
+        A record under a key this store has that trained on another kind of hardware or reached
+        another top-1 is not the same run: it is not copied, and is reported under ``differ``.
 
         Returns:
-            ``{"copied": keys, "present": keys, "experiments": names}``.
+            ``{"copied": keys, "present": keys, "differ": keys, "experiments": names}``.
         """
         other = other if isinstance(other, Store) else Store(other)
         if other.root.resolve() == self.root.resolve():
             raise ValueError(f"cannot merge the store {self.root} into itself")
-        out: Dict[str, List[str]] = {"copied": [], "present": [], "experiments": []}
+        out: Dict[str, List[str]] = {"copied": [], "present": [], "differ": [], "experiments": []}
         for key in other.keys():
             if key in self:
-                out["present"].append(key)
+                mine, theirs = self.get(key), other.get(key)
+                same = (
+                    mine is None
+                    or theirs is None
+                    or (hardware_kind(mine) == hardware_kind(theirs) and mine["best_top1"] == theirs["best_top1"])
+                )
+                out["present" if same else "differ"].append(key)
                 continue
             record = other.get(key)
             if record is None:
@@ -281,11 +289,11 @@ def merge(sources: Iterable[PathLike], into: Optional[PathLike] = None, replace:
             :meth:`Store.merge_from`); with several sources, the last one listing it wins.
 
     Returns:
-        ``{"copied": keys, "present": keys, "experiments": names}`` over all sources.
+        ``{"copied": keys, "present": keys, "differ": keys, "experiments": names}`` over all sources.
     """
     target = Store(into)
     target.check_writable()
-    total: Dict[str, List[str]] = {"copied": [], "present": [], "experiments": []}
+    total: Dict[str, List[str]] = {"copied": [], "present": [], "differ": [], "experiments": []}
     for source in sources:
         if not Path(source).is_dir():
             raise ValueError(f"{source} is not a results folder")

@@ -288,6 +288,32 @@ def test_power_summary_and_caveats_read_the_store(tmp_path):
     assert "1 of the 5 masked runs shown were trained before the paired initialisation" in evidence.caveats(tmp_path)
 
 
+def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_path):
+    """The key does not say where a run trained: a GMM-ViT trained on a GPU paired with a CPU ViT is flagged."""
+    from test_store import fake_record
+
+    from gmmlib import evidence
+    from gmmlib.config import RunConfig
+    from gmmlib.provenance import hardware_kind
+    from gmmlib.store import Store
+
+    _noise_of_one_gain(tmp_path)
+    assert set(results.compare("headline", tmp_path)["hardware"]) == {"cpu"}
+    assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu." in evidence.caveats(tmp_path)
+    gpu = fake_record(RunConfig(mask="gmm", pool="gap", seed=7), data_pipeline="gpu")
+    gpu["hardware"] = {**gpu["hardware"], "device": "cuda:0", "gpu": "H200"}
+    assert hardware_kind(gpu) == "cuda, gpu pipeline"
+    store = Store(tmp_path)
+    store.put(gpu)
+    store.put(fake_record(RunConfig(pool="gap", seed=7)))
+    store.add("headline", [gpu["key"], RunConfig(pool="gap", seed=7).key()])
+    row = results.compare("headline", tmp_path).set_index("label").loc["GMM-ViT (GAP)"]
+    assert row["hardware"] == "cpu + cuda, gpu pipeline"
+    assert "* **Hardware.** GMM-ViT (GAP) (headline: cpu + cuda, gpu pipeline) pair runs trained on different" in (
+        evidence.caveats(tmp_path)
+    )
+
+
 def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
     from gmmlib import evidence
 

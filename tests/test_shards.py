@@ -53,6 +53,14 @@ def test_two_machines_fill_one_grid_and_merge(tmp_path):
         merge([tmp_path / "a"], into=tmp_path / "all")["present"]
         == json.loads((tmp_path / "a" / "experiments" / "elm.json").read_text())["runs"]
     )
+    # the same key trained elsewhere (another device, another top-1) is another run: reported, never copied over
+    key = json.loads((tmp_path / "a" / "experiments" / "elm.json").read_text())["runs"][0]
+    other = Store(tmp_path / "a").get(key)
+    other["hardware"]["device"], other["best_top1"] = "cuda:0", other["best_top1"] + 1.0
+    Store(tmp_path / "gpu").put(other)
+    done = merge([tmp_path / "gpu"], into=tmp_path / "all")
+    assert done["differ"] == [key] and not done["copied"] and not done["present"]
+    assert store.get(key)["best_top1"] == other["best_top1"] - 1.0
 
 
 @pytest.mark.slow
@@ -72,6 +80,12 @@ def test_the_cli_runs_a_shard_and_merges(tmp_path, capsys):
     assert "trained: 1" in capsys.readouterr().out
     assert cli.main(["merge", str(tmp_path / "s2"), "--results", str(tmp_path / "all")]) == 0
     assert "copied 1 record(s)" in capsys.readouterr().out
+    record = next(iter(Store(tmp_path / "s2").keys()))
+    other = Store(tmp_path / "s2").get(record)
+    other["data_pipeline"] = "gpu"
+    Store(tmp_path / "elsewhere").put(other)
+    assert cli.main(["merge", str(tmp_path / "elsewhere"), "--results", str(tmp_path / "all")]) == 0
+    assert "note: kept this folder's record of 1 key(s) that a source holds as another run" in capsys.readouterr().out
     assert cli.main([*args, "--shard", "3/3"]) == 2
     assert "shard must be i/n" in capsys.readouterr().err
     assert cli.main(["merge", str(tmp_path / "nothing"), "--results", str(tmp_path / "all")]) == 2
