@@ -96,8 +96,8 @@ def _pm(x: float) -> str:
     return "" if math.isnan(x) else f" ± {x:.2f}"
 
 
-def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float) -> str:
-    """The interval of the paired gain, and the smallest gain this many seeds would detect."""
+def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float, power: bool = True) -> str:
+    """The interval of the paired gain, and (``power``) the smallest gain this many seeds would detect."""
     n = len(diffs)
     lo, hi = t_interval(diffs)
     zero = "excludes zero" if lo > 0 or hi < 0 else "includes zero"
@@ -111,7 +111,7 @@ def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float) 
             f" Any true gain from {lo:+.2f} to {hi:+.2f} points fits these runs: at this scale they rule out "
             f"neither no gain at all nor a gain of up to {hi:.1f} points."
         )
-    if std > 0:
+    if power and std > 0:
         mde = minimum_detectable_effect(std, n)
         text += (
             f" With this seed-to-seed spread, {n} seeds detect a true gain of {mde:.2f} points four times in five "
@@ -126,6 +126,7 @@ def headline_verdict(
     paper_gain: float,
     scale: Optional[Dict[str, Any]] = None,
     data_notes: Sequence[str] = (),
+    power: bool = True,
 ) -> Verdict:
     """The verdict on the headline from :func:`gmmlib.results.headline`'s summary.
 
@@ -135,6 +136,7 @@ def headline_verdict(
         paper_gain: the paper's GMM-ViT minus ViT on CIFAR-10.
         scale: for a preset other than "paper": ``{"depth", "dim", "epochs"}`` of our ViT.
         data_notes: where the runs' data came from.
+        power: say the smallest gain the seeds detect (a page that gives it elsewhere leaves it out).
     """
     if not summary:
         return Verdict(
@@ -170,7 +172,7 @@ def headline_verdict(
             f"points) is of the same order as the gain; {n} seeds cannot pin the gain down more tightly than that."
         )
     if n >= 2:
-        lines.append(_what_the_seeds_tell(diffs, paired["std"], paper_gain))
+        lines.append(_what_the_seeds_tell(diffs, paired["std"], paper_gain, power))
     final = summary["paired_gain_final_top1"]
     lines.append(
         f"* **Best or final epoch.** On the final epoch the paired gain is {final['mean']:+.2f}{_pm(final['std'])} "
@@ -212,10 +214,11 @@ def families_with_seeds(results: Optional[str | Path] = None) -> str:
     )
 
 
-def verdict(results: Optional[str | Path] = None) -> Verdict:
+def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict:
     """Chapter 5's verdict: the headline, the other families of ``exp1``, the initialisations, the rest.
 
     Each experiment is read at the preset the book shows for it (:func:`gmmlib.results.preset_of`).
+    ``power=False`` leaves out the smallest gain the headline's seeds detect (for a page that gives it already).
     """
     main = paper()["main_table"]
     paper_gain = main["rows"]["vit"]["gmm"][0] - main["rows"]["vit"]["none"][0]
@@ -232,7 +235,7 @@ def verdict(results: Optional[str | Path] = None) -> Verdict:
             "epochs": cfg["epochs"] or cfg["preset_values"]["epochs"],
         }
         notes = sorted({r["data_source"].get("note") or r["data_source"]["kind"] for r in records})
-    result = headline_verdict(summary, preset, paper_gain, scale, notes)
+    result = headline_verdict(summary, preset, paper_gain, scale, notes, power)
     lines = result.lines
 
     exp1_preset = preset_of("exp1", results) or "cpu"

@@ -98,6 +98,12 @@ def test_headline_verdict_reproduced_with_scale_and_data():
     assert not any(
         "Small against the noise" in line for line in v.lines
     )  # a gain of 2 against seed spreads of 0.5 and 0.8
+    # a page that states the seeds' power elsewhere (the verdict chapter) leaves it out, and only it
+    quiet = headline_verdict(_headline([50.0, 50.5, 49.5], [52.0, 52.8, 51.2]), "cpu", 1.41, power=False)
+    assert (
+        "four times in five" not in quiet.text
+        and "it excludes zero, and the paper's +1.41 lies inside it." in quiet.text
+    )
 
 
 def test_headline_verdict_same_direction_is_small_against_the_noise():
