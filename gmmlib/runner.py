@@ -147,7 +147,8 @@ def run_experiment(
     Everything is checked before any data loads: the experiment, preset, filter, every
     run's configuration, the device and the folders. A run another experiment already
     has is added to this one's list (reused); a run in progress resumes from
-    ``work_dir``. The parent process alone writes the store.
+    ``work_dir``. A run recorded under an older configuration (stale) leaves the list once its
+    current version is listed. The parent process alone writes the store.
 
     Args:
         name: experiment name (see :func:`list_experiments`).
@@ -209,6 +210,8 @@ def run_experiment(
     for config in configs:
         run, key = run_file_name(config), config.key()
         if key not in missing:
+            if lead and superseded.get(run):  # listed beside its stale twin (e.g. by a merge): the twin leaves
+                store.add(name, [key], drop=superseded[run])
             outcome["skipped"].append(run)
         elif store.get(key) is not None:  # recorded for another experiment: list it here too
             if lead:

@@ -122,6 +122,10 @@ def test_a_rerun_under_the_current_configuration_takes_the_place_of_its_stale_ru
     assert quick("elm", tmp_path, only="mask=elm")["trained"] == ["vit-elm-gap-synthetic-s0-quick"]
     assert stale["elm"] not in store.experiment("elm") and R.stale("elm", "quick", tmp_path / "results") == []
     assert all(store.get(k) is not None for k in stale.values())  # the old records are kept
+    # a merge may list a run beside its stale twin: the next pass over the grid takes the twin off
+    store.add("elm", [stale["gmm"]])
+    assert quick("elm", tmp_path, only="mask=gmm")["skipped"] == ["vit-gmm-gap-synthetic-s0-quick"]
+    assert stale["gmm"] not in store.experiment("elm") and current in store.experiment("elm")
 
 
 def test_missing_data_is_reported_not_fatal(tmp_path, monkeypatch):
