@@ -346,6 +346,9 @@ def model_from_result(
     return model.eval()
 
 
+_MISSING_LISTED = 6  # missing runs a page lists one command each
+
+
 def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | os.PathLike] = None) -> None:
     """Say how many runs of an experiment are recorded, show the commands for the others, and name
     the recorded runs made under an older configuration (stale: not counted as recorded)."""
@@ -363,16 +366,14 @@ def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | o
     if not todo:
         return
     # a handful of runs one command each; more than that, the one command that trains only the missing runs
-    commands = "\n".join(todo) if len(todo) <= _MISSING_LISTED else command(experiment, preset)
+    listed = len(todo) <= _MISSING_LISTED
+    commands = "\n".join(todo) if listed else command(experiment, preset)
     show_markdown(
         f"{total - len(todo)} of {total} runs of `{experiment}`'s grid today ({preset} preset) are recorded so far; "
         f"the tables show the recorded runs{' (with the older ones above)' if old else ''}. "
-        + ("The missing ones:" if len(todo) <= _MISSING_LISTED else "This trains the missing ones and skips the rest:")
+        + ("The missing ones:" if listed else "This trains the missing ones and skips the rest:")
         + f"\n\n```bash\n{commands}\n```"
     )
-
-
-_MISSING_LISTED = 6
 
 
 _COMPARISON_COLUMNS = {
