@@ -12,7 +12,9 @@ when the data root (``GMMLIB_DATA``) has it.
 
 The helpers here only *show*: every model, mask, training piece, statistic and verdict the book
 runs comes from the rest of :mod:`gmmlib` (attention maps from :mod:`gmmlib.analysis`, tables
-from :mod:`gmmlib.results`, generated text from :mod:`gmmlib.findings`).
+from :mod:`gmmlib.results`, generated text from :mod:`gmmlib.findings`). How a chapter shows recorded
+results (comparison tables, missing runs) lives in :mod:`gmmlib.book_tables`; its functions are
+re-exported here, so chapters call them as ``book.show_comparison`` and so on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from .book_tables import COMPARISON_COLUMNS, command, missing_note, not_yet, show_comparison
 from .results import preset_of
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "preset_of",
     "missing_note",
     "show_comparison",
+    "COMPARISON_COLUMNS",
 ]
 
 QUICK_ENV = "GMMLIB_QUICK"
@@ -251,27 +255,6 @@ def _drop_docstring(lines: list[str]) -> list[str]:
     return lines
 
 
-def command(experiment: str, preset: str = "cpu", only: Optional[str] = None) -> str:
-    """The command line that fills in an experiment's results."""
-    from .experiments import run_command
-
-    return run_command(experiment, preset, only)
-
-
-def not_yet(experiment: str, preset: str = "cpu", what: str = "results") -> None:
-    """Say plainly that results are missing, and show the command that makes them."""
-    show_markdown(
-        f"""
-        **No {what} for `{experiment}` in `results/` yet**, so this part shows no number.
-        To produce them (`cpu` preset: about 12 minutes per ViT run on two idle CPU cores), run from the repository root:
-
-        ```bash
-        {command(experiment, preset)}
-        ```
-        """
-    )
-
-
 def setup_figures() -> None:
     """The book's matplotlib style (:func:`gmmlib.figures.apply_style`: 150 dpi, fonts of 8 pt and up)."""
     from .figures import apply_style
@@ -344,104 +327,3 @@ def model_from_result(
     if path is not None:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
-
-
-_MISSING_LISTED = 6  # missing runs a page lists one command each
-
-
-def missing_note(experiment: str, preset: str = "cpu", results: Optional[str | os.PathLike] = None) -> None:
-    """Say how many runs of an experiment are recorded, show the commands for the others, and name
-    the recorded runs made under an older configuration (stale: not counted as recorded)."""
-    from .experiments import get_experiment
-    from .results import missing, stale
-
-    todo = missing(experiment, preset=preset, results=results)
-    old = stale(experiment, preset=preset, results=results)
-    total = len(get_experiment(experiment).configs(preset))
-    if old:
-        show_markdown(
-            f"{len(old)} recorded run(s) of `{experiment}` ({preset} preset) were made under an older configuration "
-            f"than the grid's today and are shown as recorded: {', '.join(f'`{n}`' for n in old)}."
-        )
-    if not todo:
-        return
-    # a handful of runs one command each; more than that, the one command that trains only the missing runs
-    listed = len(todo) <= _MISSING_LISTED
-    commands = "\n".join(todo) if listed else command(experiment, preset)
-    show_markdown(
-        f"{total - len(todo)} of {total} runs of `{experiment}`'s grid today ({preset} preset) are recorded so far; "
-        f"the tables show the recorded runs{' (with the older ones above)' if old else ''}. "
-        + ("The missing ones:" if listed else "This trains the missing ones and skips the rest:")
-        + f"\n\n```bash\n{commands}\n```"
-    )
-
-
-_COMPARISON_COLUMNS = {
-    "dataset": "data set",
-    "seeds": "seeds",
-    "best_mean": "top-1 (best epoch)",
-    "best_std": "± (seeds)",
-    "final_mean": "top-1 (final)",
-    "gain": "gain over no mask",
-    "gain_std": "± (paired seeds)",
-    "interval": "95 % interval of the gain",
-    "paper": "paper: top-1",
-    "paper_gain": "paper: gain",
-    "params": "params",
-    "macs": "MACs (M)",
-}  # no speed: training logs reflect what else ran on the machine; speed comes from benchmarks/
-
-
-def show_comparison(
-    experiment: str, results: Optional[str | os.PathLike] = None, note_missing: bool = True
-) -> Optional[str]:
-    """Show an experiment's runs beside their unmasked baselines and the paper's numbers.
-
-    The table is :func:`gmmlib.results.compare` with readable headers; columns with no value
-    at all (a spread over one seed, a paper cell the paper does not have) are left out. When
-    no run exists it says so and gives the command; missing runs are listed above the table
-    unless ``note_missing`` is false (when the page lists them another way). A gain over several
-    seeds comes with its 95 % t-interval; when a row's gain rests on one seed, a note below gives
-    the headline's seed-to-seed spread of the gain. Speed is not shown: it comes from benchmarks/.
-
-    Returns:
-        the preset shown, or None when nothing is recorded.
-    """
-    from .results import DATASET_NAMES, compare
-
-    preset = preset_of(experiment, results)
-    if preset is None:
-        not_yet(experiment)
-        return None
-    if note_missing:
-        missing_note(experiment, preset, results)
-    table = compare(experiment, results, preset).set_index("label")
-    table["macs"] = table["macs"] / 1e6
-    table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
-    table["interval"] = [
-        f"[{lo:+.2f}, {hi:+.2f}]" if lo == lo else None for lo, hi in zip(table["gain_low"], table["gain_high"])
-    ]
-    table = table[list(_COMPARISON_COLUMNS)].dropna(axis=1, how="all").rename(columns=_COMPARISON_COLUMNS)
-    table.index.name = f"{experiment} ({preset} preset)"
-    special = {"seeds": "{}", "params": "{:,}"}
-    numbers = table.select_dtypes("number").columns
-    styled = table.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–")
-    _display(styled, table.round(2).to_string())
-    _note_seed_noise(table, preset, results)
-    return preset
-
-
-def _note_seed_noise(table: Any, preset: str, results: Optional[str | os.PathLike]) -> None:
-    # A single-seed gain means nothing without the seed-to-seed spread beside it.
-    from .findings import seed_noise
-    from .results import headline
-
-    single = "gain over no mask" in table and ((table["seeds"] == 1) & table["gain over no mask"].notna()).any()
-    noise = seed_noise(results, preset) if single else None
-    seeds = len(headline(results, preset=preset)["paired_gain_best_top1"]["values"]) if noise is not None else 0
-    if seeds > 1:
-        show_markdown(
-            f"For scale: over the {seeds} seeds of the `headline` experiment, the GMM's gain over "
-            f"ViT varied from seed to seed with a standard deviation of {noise:.2f} points ({preset} preset). "
-            "A one-seed gain smaller than that is within noise."
-        )

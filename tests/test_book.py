@@ -176,6 +176,7 @@ def test_api_page_documents_every_module():
         "store",
         "options",
         "book",
+        "book_tables",
     ):
         assert f"{{automodule}} gmmlib.{module}" in api, module
 

@@ -262,6 +262,12 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert noise in capsys.readouterr().out
     book.show_comparison("headline", res)
     assert "standard deviation" not in capsys.readouterr().out
+    # a chapter picks its columns; a name that is not one is an error naming it
+    book.show_comparison("headline", res, note_missing=False, columns=["seeds", "gain", "interval"])
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "gain over no mask" in header and "paper" not in header and "top-1" not in header
+    with pytest.raises(ValueError, match="'top1'"):
+        book.show_comparison("headline", res, columns=["top1"])
     import matplotlib.pyplot as plt
 
     ax = R.plot_curves("headline", res, ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
