@@ -265,6 +265,15 @@ def test_patch_that_does_not_tile_the_image_is_an_error(name, options):
         gmmlib.create_model(name, **options)
 
 
+@pytest.mark.parametrize("name", ["pit", "swin"])
+def test_stages_that_do_not_fit_the_grid_are_an_error(name):
+    # one depth per stage and one head count per stage; the grid halves once per later stage
+    with pytest.raises(ValueError, match=r"depth \(1, 1\) and num_heads \(1, 2, 4\) must have one entry per stage"):
+        gmmlib.create_model(name, depth=(1, 1), num_heads=(1, 2, 4))
+    with pytest.raises(ValueError, match="the 6 x 6 token grid cannot be halved 2 times"):
+        gmmlib.create_model(name, img_size=24, patch_size=4, depth=(1, 1, 1), num_heads=(1, 2, 4))
+
+
 @pytest.mark.parametrize("name, pool", [("swin", "cls"), ("cait", "gap"), ("t2t", "cls"), ("pit", "mean")])
 def test_unsupported_pool_is_an_error(name, pool):
     with pytest.raises(ValueError, match="pool"):

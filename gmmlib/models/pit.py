@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .registry import build_mask, check_patch_size, check_pool, init_weights, register_model
+from .registry import build_mask, check_pool, check_stages, init_weights, register_model
 from .vit import Block
 
 __all__ = ["PiT", "Pool"]
@@ -94,15 +94,7 @@ class PiT(nn.Module):
     ) -> None:
         super().__init__()
         check_pool("pit", pool)
-        if len(depth) != len(num_heads):
-            raise ValueError(f"depth {tuple(depth)} and num_heads {tuple(num_heads)} must have one entry per stage")
-        check_patch_size(img_size, patch_size)
-        side = img_size // patch_size
-        if side % 2 ** (len(depth) - 1):
-            raise ValueError(
-                f"the {side} x {side} token grid cannot be halved {len(depth) - 1} times; "
-                f"choose img_size and patch_size so that it can"
-            )
+        side = check_stages(img_size, patch_size, depth, num_heads)
         self.pool = pool
         self.num_prefix_tokens = 1 if pool == "cls" else 0
         self.patch_embed = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)

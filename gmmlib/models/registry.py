@@ -203,6 +203,25 @@ def check_patch_size(img_size: int, patch_size: int) -> None:
         raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
 
 
+def check_stages(img_size: int, patch_size: int, depth: Sequence[int], num_heads: Sequence[int]) -> int:
+    """The side of the first stage's token grid, after checking that the patch tiles the image and that
+    the grid halves once per later stage (PiT's pooling, Swin's patch merging).
+
+    Raises:
+        ValueError: naming the values that do not fit together.
+    """
+    if len(depth) != len(num_heads):
+        raise ValueError(f"depth {tuple(depth)} and num_heads {tuple(num_heads)} must have one entry per stage")
+    check_patch_size(img_size, patch_size)
+    side = img_size // patch_size
+    if side % 2 ** (len(depth) - 1):
+        raise ValueError(
+            f"the {side} x {side} token grid cannot be halved {len(depth) - 1} times; "
+            f"choose img_size and patch_size so that it can"
+        )
+    return side
+
+
 def check_pool(name: str, pool: Optional[str]) -> str:
     """The pooling of family ``name``: ``pool``, or the family's default when None.
 

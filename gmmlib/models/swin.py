@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..attention import masked_attention
 from ..masks import AttentionMask, grid_coordinates
-from .registry import build_mask, check_patch_size, check_pool, register_model
+from .registry import build_mask, check_pool, check_stages, register_model
 
 __all__ = ["SwinTransformer", "SwinBlock", "WindowAttention", "PatchMerging"]
 
@@ -232,15 +232,7 @@ class SwinTransformer(nn.Module):
     ) -> None:
         super().__init__()
         check_pool("swin", pool)
-        if len(depth) != len(num_heads):
-            raise ValueError(f"depth {tuple(depth)} and num_heads {tuple(num_heads)} must have one entry per stage")
-        check_patch_size(img_size, patch_size)
-        side = img_size // patch_size
-        if side % 2 ** (len(depth) - 1):
-            raise ValueError(
-                f"the {side} x {side} token grid cannot be halved {len(depth) - 1} times; "
-                f"choose img_size and patch_size so that it can"
-            )
+        side = check_stages(img_size, patch_size, depth, num_heads)
         self.patch_embed = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
         self.patch_norm = nn.LayerNorm(dim)
         # Absolute position embedding ("ape"), on in the paper's config.
