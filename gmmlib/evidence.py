@@ -64,7 +64,6 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
             table = compare(experiment, results, preset)
             if table.empty:
                 continue
-            masks = {r["label"]: r["mask"] for r in _labelled(experiment, results, preset)}
             paper_k = _paper_kernel_gains(experiment, results, preset)
             for r in table[table["gain"].notna()].to_dict("records"):
                 key = (r["label"], r["dataset"], preset)  # exp1's ViT cell is the headline's seed 0
@@ -75,7 +74,7 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                     {
                         "experiment": experiment,
                         "label": r["label"],
-                        "mask": masks.get(r["label"]),
+                        "mask": r["mask"],
                         "dataset": r["dataset"],
                         "preset": preset,
                         "seeds": int(r["pairs"]),
@@ -102,16 +101,6 @@ def _paper_kernel_gains(experiment: str, results: Optional[str | Path], preset: 
         for r in setting_gains(experiment, "num_kernels", 5, results, preset)
         if r["value"] in values and r["value"] != 1
     }
-
-
-def _labelled(experiment: str, results: Optional[str | Path], preset: str) -> List[Dict[str, Any]]:
-    from .results import label
-
-    return [
-        {"label": label(r["config"]), "mask": r["config"].get("mask")}
-        for r in load(experiment, results)
-        if r["config"]["preset"] == preset
-    ]
 
 
 def power_summary(results: Optional[str | Path] = None) -> str:

@@ -291,7 +291,8 @@ def _paper_cell(config: Dict[str, Any]) -> float:
 def compare(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
     """Each configuration of an experiment beside its unmasked baseline and the paper.
 
-    One row per configuration, over its seeds: best and final top-1 (mean, sample std),
+    One row per configuration (its ``label`` and ``mask`` kind, "none" for a baseline), over its seeds:
+    best and final top-1 (mean, sample std),
     the gain over the run without a mask of the same model, pooling and data set (paired
     by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
     their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
@@ -333,6 +334,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
         rows.append(
             {
                 "label": row["label"],
+                "mask": row["mask"],
                 "dataset": row["dataset"],
                 "seeds": row["seeds"],
                 "best_mean": row["best_mean"],

@@ -304,7 +304,9 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
     from gmmlib.store import Store
 
     _noise_of_one_gain(tmp_path)
-    assert set(results.compare("headline", tmp_path)["hardware"]) == {"cpu"}
+    table = results.compare("headline", tmp_path)
+    assert set(table["hardware"]) == {"cpu"}
+    assert list(zip(table["label"], table["mask"])) == [("ViT (GAP)", "none"), ("GMM-ViT (GAP)", "gmm")]
     assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu." in evidence.caveats(tmp_path)
     gpu = fake_record(RunConfig(mask="gmm", pool="gap", seed=7), data_pipeline="gpu")
     gpu["hardware"] = {**gpu["hardware"], "device": "cuda:0", "gpu": "H200"}
