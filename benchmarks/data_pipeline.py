@@ -26,8 +26,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = train(config, tmp, progress=False)
     h = result["history"][0]
-    print(f"{result['name']} ({args.preset} preset, batch {PRESETS[args.preset].batch_size}, "
-          f"{PRESETS[args.preset].num_workers} data worker(s), {result['hardware']['cpu']}):")
+    print(
+        f"{result['name']} ({args.preset} preset, batch {PRESETS[args.preset].batch_size}, "
+        f"{PRESETS[args.preset].num_workers} data worker(s), {result['hardware']['cpu']}):"
+    )
     print(f"  training step, data loading included: {h['images_per_second']:.0f} images/s")
     print(f"  time waiting for data: {100 * h['data_wait_share']:.1f}% of the training time")
 

@@ -70,7 +70,9 @@ def bench(device: torch.device, pool: str, rounds: int, steps: int, batch: int) 
     for k in models:
         med = statistics.median(times[k])
         print(f"  {k:8s} median step {med * 1e3:8.1f} ms  ({batch / med:7.0f} images/s)")
-    print(f"  ratio GMM-ViT / ViT, wall time: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    print(
+        f"  ratio GMM-ViT / ViT, wall time: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
     if device.type == "cpu":
         print(f"  ratio GMM-ViT / ViT, CPU time:  median {statistics.median(cpu_ratios):.3f}")
 

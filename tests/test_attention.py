@@ -69,15 +69,21 @@ def test_multiply_fused_backward_matches_autograd_twin(heads_in_mask, chunk, mon
         assert torch.allclose(a, b, atol=1e-10)
     assert torch.autograd.gradcheck(
         lambda q, k, v, m: masked_attention(q, k, v, m, "multiply", backend="fused"),
-        (q.detach()[:1, :2].requires_grad_(), k.detach()[:1, :2].requires_grad_(),
-         v.detach()[:1, :2].requires_grad_(), torch.randn(2, 16, 16, dtype=torch.double, requires_grad=True)),
+        (
+            q.detach()[:1, :2].requires_grad_(),
+            k.detach()[:1, :2].requires_grad_(),
+            v.detach()[:1, :2].requires_grad_(),
+            torch.randn(2, 16, 16, dtype=torch.double, requires_grad=True),
+        ),
     )
 
 
 def test_no_mask_is_plain_sdpa(qkv):
     q, k, v = qkv
     assert torch.allclose(masked_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
-    assert torch.allclose(masked_attention(q, k, v, backend="manual"), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+    assert torch.allclose(
+        masked_attention(q, k, v, backend="manual"), F.scaled_dot_product_attention(q, k, v), atol=1e-6
+    )
 
 
 def test_zero_multiplicative_mask_means_uniform_attention():

@@ -350,6 +350,7 @@ def test_cifar100_fine_labels(tmp_path: Path) -> None:
 
 def test_svhn_mat(tmp_path: Path) -> None:
     import scipy.io as sio  # a dependency: torchvision reads SVHN with it
+
     rng = np.random.default_rng(3)
     x = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
     labels = np.array([10, 1, 2, 10, 9, 5])  # SVHN stores digit 0 as 10

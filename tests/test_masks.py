@@ -37,10 +37,7 @@ def test_gmm_matches_closed_form():
         m.sigma.copy_(torch.tensor([[1.5, 3.0], [0.5, 2.0]]))
     d2 = pairwise_distance((4, 5), "squared")
     expected = torch.stack(
-        [
-            sum(m.alpha[k, h] * torch.exp(-d2 / (2 * (m.sigma[k, h] ** 2 + 1e-5))) for k in range(2))
-            for h in range(2)
-        ]
+        [sum(m.alpha[k, h] * torch.exp(-d2 / (2 * (m.sigma[k, h] ** 2 + 1e-5))) for k in range(2)) for h in range(2)]
     )
     assert torch.allclose(m(), expected, atol=1e-6)
 
