@@ -1,6 +1,9 @@
 """The project frame: dependencies in sync, README commands, CI entry point."""
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -43,3 +46,26 @@ def test_each_library_module_stays_readable_top_to_bottom():
     sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in (ROOT / "gmmlib").rglob("*.py")}
     assert len(sizes) > 20
     assert not {p: n for p, n in sizes.items() if n > 450}
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    # the test extra installs ruff beside this Python; a missing one fails here, it is never skipped
+    here = Path(sys.executable).with_name("ruff")
+    ruff = str(here) if here.is_file() else shutil.which("ruff")
+    assert ruff, "ruff is not installed: pip install -e '.[test]'"
+    return subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_code_is_linted_and_formatted():
+    """pyflakes errors and syntax errors fail; the format is ruff's (line length 120; chapters 80)."""
+    code = ["gmmlib", "tests", "tools", "benchmarks"]
+    chapters = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))
+    for args in (
+        ["check", "--select", "F,E9", *code],
+        ["format", "--check", *code],
+        # every chapter's install cell imports gmmlib to check that it installed: F401 is expected there
+        ["check", "--select", "F,E9", "--ignore", "F401", "--config", "book/ruff.toml", *chapters],
+        ["format", "--check", "--config", "book/ruff.toml", *chapters],
+    ):
+        done = _ruff(*args)
+        assert done.returncode == 0, f"ruff {' '.join(args[:3])}: {done.stdout[-3000:]}{done.stderr[-1000:]}"
