@@ -207,7 +207,8 @@ def default_setting(experiment: str, option: str, default: Any, results: Optiona
     out["others"] = len(others)
     out["text"] = (
         f"The `{default}` row is not a run of its own: its configuration is the default GMM, so it is the "
-        f"`headline` experiment's GMM-ViT of seed {', '.join(map(str, seeds))} (the same record)."
+        f"`headline` experiment's GMM-ViT of seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))} "
+        f"(the same record{'s' * (len(seeds) > 1)})."
     )
     if len(seeds) == 1 and n > 1 and seeds[0] in per_seed:
         below = sum(g < per_seed[seeds[0]] for g in gains)

@@ -148,7 +148,8 @@ def run_experiment(
     run's configuration, the device and the folders. A run another experiment already
     has is added to this one's list (reused); a run in progress resumes from
     ``work_dir``. A run recorded under an older configuration (stale) leaves the list once its
-    current version is listed. The parent process alone writes the store.
+    current version is listed. Runs train seed by seed, in the grid's order within a seed. The
+    parent process alone writes the store.
 
     Args:
         name: experiment name (see :func:`list_experiments`).
@@ -222,6 +223,9 @@ def run_experiment(
             todo.append(config)
         else:
             outcome["other_shard"].append(run)
+    # seed by seed (the grid's order within a seed): a grid cut short leaves whole seeds, on which
+    # every setting is paired with the same baseline run
+    todo.sort(key=lambda c: c.seed)
     for entry in store.set_aside:
         outcome["corrupt"].append(str(entry.path))
         outcome.reasons[str(entry.path)] = str(entry)

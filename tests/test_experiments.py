@@ -299,3 +299,20 @@ def test_a_recorded_model_is_rebuilt_with_its_top1(tmp_path):
     fresh = config.build_model()
     assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), fresh.state_dict().values()))
     assert not all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), model.state_dict().values()))
+
+
+def test_runs_train_seed_by_seed_in_the_grids_order_within_a_seed(tmp_path, monkeypatch):
+    # a long grid cut short leaves whole seeds: every setting of seed 0 before any of seed 1
+    from gmmlib import runner
+
+    order = []
+
+    def not_trained(job):
+        order.append(job.config)
+        return "failed", "not trained in this test"
+
+    monkeypatch.setattr(runner, "_train_job", not_trained)
+    quick("exp2-init", tmp_path)
+    grid = EXPERIMENTS["exp2-init"].configs("quick", "synthetic")
+    assert [c.seed for c in order] == sorted(c.seed for c in grid)
+    assert [c.key() for c in order if c.seed == 1] == [c.key() for c in grid if c.seed == 1]
