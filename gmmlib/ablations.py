@@ -74,7 +74,8 @@ class Ablation:
     :data:`NOISE_SCALES` in ``scales``: ``std`` (of one setting's gain), ``expected_range`` (the mean
     spread of as many settings that do not differ) and ``p`` (the probability that noise alone spreads
     them at least as wide). ``verdict`` is one of :data:`SPREAD_VERDICTS` (None when nothing can be
-    read against noise); ``text`` is the Markdown bullet, which ranks no setting.
+    read against noise); ``apart_from_zero`` the settings whose 95 % interval (several seeds) excludes
+    zero; ``text`` is the Markdown bullet, which ranks no setting.
     """
 
     experiment: str
@@ -89,6 +90,7 @@ class Ablation:
     noise_seeds: int = 0
     scales: Dict[str, Dict[str, float]] = field(default_factory=dict)
     verdict: Optional[str] = None
+    apart_from_zero: List[Any] = field(default_factory=list)
     text: str = ""
 
 
@@ -120,6 +122,7 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
         f"* **`{experiment}`** ({len(rows)} of {total} settings recorded, {preset} preset, {seeds}), gain over "
         f"the unmasked ViT in points: {shown}."
     )
+    lead = _apart_from_zero(out, rows)  # said last, after the spread
     summary = headline(results, preset=preset)
     from .findings import seed_noise  # the headline's, defined beside its verdict (which imports this module)
 
@@ -127,13 +130,13 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
     if len(rows) < 2 or not stds or not all(s > 0 for s in stds.values()):  # NaN: fewer than two seeds
         out.text += (
             " One setting only: a spread needs two." if len(rows) < 2 else " No seed noise yet to read them against."
-        )
+        ) + lead
         return out
     # the spread is read on the seeds every setting has: there the settings share each seed's unmasked run
     common = _common_seed_gains(experiment, [r["label"] for r in rows], results, preset)
     out.common_seeds = sorted(common[0]) if common else []
     if not out.common_seeds:
-        out.text += " No seed is shared by every setting, so their spread cannot be read against noise."
+        out.text += " No seed is shared by every setting, so their spread cannot be read against noise." + lead
         return out
     spread_gains = [statistics.mean(g.values()) for g in common]
     n, k = len(spread_gains), len(out.common_seeds)
@@ -164,7 +167,25 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
             "they share one unmasked run per seed, whose "
             "own noise moves them all together, so this says no more than the headline's gain does."
         )
+    out.text += lead
     return out
+
+
+def _apart_from_zero(out: Ablation, rows: List[Dict[str, Any]]) -> str:
+    """The settings whose interval excludes zero, read with the number of intervals in mind."""
+    with_seeds = [r for r in rows if r["pairs"] > 1]
+    apart = [r for r in with_seeds if r["gain_low"] > 0 or r["gain_high"] < 0]
+    out.apart_from_zero = [r["value"] for r in apart]
+    if not apart:
+        return ""
+    named = " and ".join(f"{out.name}={r['value']}" for r in apart)
+    chance = 1 - 0.95 ** len(with_seeds)
+    return (
+        f" The interval of {named} excludes zero. Among {len(with_seeds)} settings' 95 % intervals, at least "
+        f"one excludes zero by chance alone about {100 * chance:.0f} % of the time when no setting has any "
+        "effect (as if they were independent; they share each seed's unmasked run): a lead for more seeds, "
+        "not yet a finding."
+    )
 
 
 def _common_seed_gains(

@@ -398,6 +398,7 @@ def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, g
         assert a.scales[key]["expected_range"] == pytest.approx(expected_range(3, std))
         assert a.scales[key]["p"] == pytest.approx(range_tail(3, std, spread))
     assert a.verdict == verdict and a.verdict in ablations.SPREAD_VERDICTS
+    assert a.apart_from_zero == [] and "excludes zero" not in a.text  # one seed each: no interval
     assert [s["p"] < 0.05 for s in a.scales.values()].count(True) == ablations.SPREAD_VERDICTS.index(verdict)
     assert reading in a.text
     assert f"{stats.expected_range(3, 0.5):.2f} points on average with a GMM-ViT run's seed std (0.50)" in a.text
@@ -437,6 +438,28 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
     lo, hi = t_interval([0.2, 0.6, 0.1])
     assert f"K=2: +0.30 [{lo:+.2f}, {hi:+.2f}] (3 seeds)," in a.text and "(one seed)" not in a.text
     assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "each divided by √3" in a.text
+    assert a.apart_from_zero == [] and "excludes zero" not in a.text  # both intervals hold zero
+
+
+def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_path):
+    from gmmlib.config import RunConfig
+    from gmmlib.stats import t_interval
+
+    _noise_of_one_gain(tmp_path)
+    runs = []
+    for seed, (g2, g3) in enumerate([(0.3, 0.5), (0.35, -0.1), (0.4, 0.3)]):
+        runs += [(RunConfig(pool="gap", seed=seed), 50.0)]
+        runs += [
+            (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": k}), 50.0 + g)
+            for k, g in ((2, g2), (3, g3))
+        ]
+    _store_with(tmp_path, "exp2-kernels", runs)
+    assert t_interval([0.3, 0.35, 0.4])[0] > 0 and t_interval([0.5, -0.1, 0.3])[0] < 0
+    a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert a.apart_from_zero == [2]
+    assert "The interval of K=2 excludes zero. Among 2 settings' 95 % intervals, at least one excludes zero" in a.text
+    assert f"by chance alone about {100 * (1 - 0.95**2):.0f} % of the time" in a.text
+    assert not {"best", "worst", "highest", "lowest"} & set(a.text.lower().replace(",", " ").split())
 
 
 def test_ablation_reads_the_spread_on_the_seeds_every_setting_has(tmp_path):
