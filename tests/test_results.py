@@ -420,19 +420,26 @@ def test_ablation_without_noise_or_with_one_setting_reads_nothing(tmp_path):
     assert ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path / "none").verdict is None
 
 
-def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
+def _kernels_on_three_seeds(tmp_path, gains):
+    """The headline (a std of 0.5 on both noise scales) and exp2-kernels' K=2 and K=3 on seeds 0-2, with the
+    gains ``[(K=2, K=3) per seed]`` over each seed's unmasked ViT."""
     from gmmlib.config import RunConfig
-    from gmmlib.stats import t_interval
 
     _noise_of_one_gain(tmp_path)
     runs = []
-    for seed, (g2, g3) in enumerate([(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)]):
+    for seed, (g2, g3) in enumerate(gains):
         runs += [(RunConfig(pool="gap", seed=seed), 50.0)]
         runs += [
             (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": k}), 50.0 + g)
             for k, g in ((2, g2), (3, g3))
         ]
     _store_with(tmp_path, "exp2-kernels", runs)
+
+
+def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
+    from gmmlib.stats import t_interval
+
+    _kernels_on_three_seeds(tmp_path, [(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)])
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.pairs == [3, 3] and "95 % intervals where a setting has several seeds" in a.text
     lo, hi = t_interval([0.2, 0.6, 0.1])
@@ -442,18 +449,9 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
 
 
 def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_path):
-    from gmmlib.config import RunConfig
     from gmmlib.stats import t_interval
 
-    _noise_of_one_gain(tmp_path)
-    runs = []
-    for seed, (g2, g3) in enumerate([(0.3, 0.5), (0.35, -0.1), (0.4, 0.3)]):
-        runs += [(RunConfig(pool="gap", seed=seed), 50.0)]
-        runs += [
-            (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": k}), 50.0 + g)
-            for k, g in ((2, g2), (3, g3))
-        ]
-    _store_with(tmp_path, "exp2-kernels", runs)
+    _kernels_on_three_seeds(tmp_path, [(0.3, 0.5), (0.35, -0.1), (0.4, 0.3)])
     assert t_interval([0.3, 0.35, 0.4])[0] > 0 and t_interval([0.5, -0.1, 0.3])[0] < 0
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.apart_from_zero == [2]
