@@ -227,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             ok &= check(args, out)
         elif stage == "bench":
             # the headline, when it follows, gets what the benchmarks leave
-            share = left if stage == stages[-1] else min(left, 0.6 * left)
+            share = left if stage == stages[-1] else 0.6 * left
             ok &= bench(args, out, share)
         else:
             ok &= headline(args, out, left)
