@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .ablations import _gain_with_interval, setting_gains
+from .ablations import _gain_with_interval, ablation, setting_gains
 from .results import compare, exp1_table, headline, load, paper, preset_of, run_command
 from .stats import minimum_detectable_effect, t_interval
 
@@ -287,10 +287,26 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
             if summary and result.seeds > 1
             else ""
         )
+        pairs = {r["pairs"] for r in inits}
+        seeds = (
+            f"{pairs.pop()} paired seeds per setting"
+            if len(pairs) == 1 and min(pairs) > 1
+            else "one seed per setting"
+            if pairs == {1}
+            else "one seed per setting unless an interval is shown"
+        )
+        spread = ablation("exp2-init", "init", "official", "init", results)
+        reading = f" ({spread.verdict})" if spread.verdict else ""
+        apart = (
+            f" The interval of {' and '.join(map(str, spread.apart_from_zero))} excludes zero: among "
+            f"{len(inits)} intervals, a lead for more seeds, not yet a finding."
+            if spread.apart_from_zero
+            else ""
+        )
         lines.append(
-            f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, one seed per setting "
-            f"unless an interval is shown) GMM-ViT's gain over ViT is {shown}.{official} "
-            "Chapter 6 reads these against the seed noise: they do not rank the initialisations."
+            f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, {seeds}) GMM-ViT's gain "
+            f"over ViT is {shown}.{official} Chapter 6 reads their spread against the seed noise{reading}: they do "
+            f"not rank the initialisations.{apart}"
         )
     lines.append(
         f"* **The rest of the table** ({len(exp1) - len(cells)} of {len(exp1)} cells: CIFAR-100, SVHN and "

@@ -506,3 +506,27 @@ def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tm
     assert alone["others"] == 0 and alone["text"].endswith(f"(95 % interval [{lo:+.2f}, {hi:+.2f}]).")
     assert ablations.default_setting("exp2-init", "init", "official", tmp_path / "empty") == {}
     assert ablations.curves_gap("exp2-init", tmp_path / "empty") == {}
+
+
+def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
+    """Chapter 5's bullet on exp2-init: the seeds per setting, chapter 6's reading of the spread, and an
+    interval that excludes zero named as a lead among several, not as a finding."""
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+
+    _noise_of_one_gain(tmp_path)  # the official setting: the headline's GMM-ViT, gains -0.5, +0.5, 0.0
+    runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
+    runs += [(RunConfig(mask="gmm", pool="gap", seed=s), 50.0 + g) for s, g in enumerate((-0.5, 0.5, 0.0))]
+    for init, gains in (("identity", (0.3, 0.35, 0.4)), ("zeros", (0.5, -0.1, 0.3))):
+        runs += [
+            (RunConfig(mask="gmm", pool="gap", seed=s, mask_options={"init": init}), 50.0 + g)
+            for s, g in enumerate(gains)
+        ]
+    _store_with(tmp_path, "exp2-init", runs)
+    line = next(x for x in findings.verdict(tmp_path).lines if x.startswith("* **The initialisation.**"))
+    spread = ablations.ablation("exp2-init", "init", "official", "init", tmp_path)
+    assert "(chapter 6, cpu preset, 3 paired seeds per setting)" in line
+    assert f"Chapter 6 reads their spread against the seed noise ({spread.verdict}): they do not rank" in line
+    assert line.endswith(
+        "The interval of identity excludes zero: among 3 intervals, a lead for more seeds, not yet a finding."
+    )
