@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .results import headline, load, preset_of, run_command, runs
-from .stats import expected_range, range_tail, t_interval
+from .stats import excludes, expected_range, range_tail, t_interval
 
 __all__ = [
     "setting_gains",
@@ -75,7 +75,8 @@ class Ablation:
     spread of as many settings that do not differ) and ``p`` (the probability that noise alone spreads
     them at least as wide). ``verdict`` is one of :data:`SPREAD_VERDICTS` (None when nothing can be
     read against noise); ``apart_from_zero`` the settings whose 95 % interval (several seeds) excludes
-    zero; ``text`` is the Markdown bullet, which ranks no setting.
+    zero; ``rows`` the settings' rows of :func:`setting_gains` (with their intervals); ``text`` is the
+    Markdown bullet, which ranks no setting.
     """
 
     experiment: str
@@ -91,6 +92,7 @@ class Ablation:
     scales: Dict[str, Dict[str, float]] = field(default_factory=dict)
     verdict: Optional[str] = None
     apart_from_zero: List[Any] = field(default_factory=list)
+    rows: List[Dict[str, Any]] = field(default_factory=list)
     text: str = ""
 
 
@@ -115,7 +117,7 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
     gains, pairs = [float(r["gain"]) for r in rows], [int(r["pairs"]) for r in rows]
     # the settings, not the runs: each is on several seeds, and the unmasked baseline is no setting
     total = len({replace(c, seed=0).key() for c in get_experiment(experiment).configs(preset) if c.mask})
-    out = Ablation(experiment, name, preset, [r["value"] for r in rows], gains, pairs, total)
+    out = Ablation(experiment, name, preset, [r["value"] for r in rows], gains, pairs, total, rows=rows)
     seeds = "one seed each" if max(pairs) == 1 else "95 % intervals where a setting has several seeds"
     shown = ", ".join(f"{name}={r['value']}: {_gain_with_interval(r)}{' (one seed)' * (r['pairs'] == 1)}" for r in rows)
     out.text = (
@@ -174,7 +176,7 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
 def _apart_from_zero(out: Ablation, rows: List[Dict[str, Any]]) -> str:
     """The settings whose interval excludes zero, read with the number of intervals in mind."""
     with_seeds = [r for r in rows if r["pairs"] > 1]
-    apart = [r for r in with_seeds if r["gain_low"] > 0 or r["gain_high"] < 0]
+    apart = [r for r in with_seeds if excludes(r["gain_low"], r["gain_high"])]
     out.apart_from_zero = [r["value"] for r in apart]
     if not apart:
         return ""

@@ -51,7 +51,8 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
 
     Each row: ``experiment``, ``label``, ``mask``, ``dataset``, ``preset``, ``seeds`` (paired
     seeds), ``gain`` (mean paired gain, points), ``low``/``high`` (its 95 % t-interval, NaN for one
-    seed), ``paper_gain`` (NaN where the paper has no such cell) and ``hardware`` (where its runs trained).
+    seed), ``paper_gain`` (NaN where the paper has no such cell), ``hardware`` (where its runs trained) and
+    ``mixed_hardware`` (more than one kind).
     Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from .results import compare
@@ -83,6 +84,7 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                         "high": r["gain_high"],
                         "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
                         "hardware": r["hardware"],
+                        "mixed_hardware": r["mixed_hardware"],
                     }
                 )
     return rows
@@ -163,7 +165,7 @@ def caveats(results: Optional[str | Path] = None) -> str:
             "yet: it needs a GPU (chapter 10 gives the command and the cost)."
         )
     kinds = sorted({r["hardware"] for r in rows})
-    mixed = [r for r in rows if " + " in r["hardware"]]
+    mixed = [r for r in rows if r["mixed_hardware"]]
     if mixed:
         named = ", ".join(f"{r['label']} ({r['experiment']}: {r['hardware']})" for r in mixed)
         lines.append(

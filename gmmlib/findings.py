@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .ablations import _gain_with_interval, ablation, setting_gains
+from .ablations import _gain_with_interval, ablation
 from .results import compare, exp1_table, headline, load, paper, preset_of, run_command
-from .stats import minimum_detectable_effect, t_interval
+from .stats import excludes, minimum_detectable_effect, t_interval
 
 __all__ = [
     "OUTCOMES",
@@ -30,7 +30,7 @@ __all__ = [
     "headline_verdict",
     "verdict",
     "families_with_seeds",
-]  # the ablations' readings imported at the end are documented in gmmlib.ablations
+]
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
 OUTCOMES = ("untested", "too early", "reproduced", "same direction", "not reproduced")
@@ -100,8 +100,8 @@ def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float, 
     """The interval of the paired gain, and (``power``) the smallest gain this many seeds would detect."""
     n = len(diffs)
     lo, hi = t_interval(diffs)
-    zero = "excludes zero" if lo > 0 or hi < 0 else "includes zero"
-    paper_in = "inside" if lo <= paper_gain <= hi else "outside"
+    zero = "excludes zero" if excludes(lo, hi) else "includes zero"
+    paper_in = "outside" if excludes(lo, hi, paper_gain) else "inside"
     text = (
         f"* **What {n} seeds can tell.** The 95 % interval of the paired gain (Student's t) is "
         f"[{lo:+.2f}, {hi:+.2f}] points: it {zero}, and the paper's {paper_gain:+.2f} lies {paper_in} it."
@@ -203,7 +203,7 @@ def families_with_seeds(results: Optional[str | Path] = None) -> str:
     for r in rows:
         lo, hi = r["gain_low"], r["gain_high"]
         where = "lowers" if hi < 0 else "raises" if lo > 0 else "neither clearly raises nor lowers"
-        paper_in = "inside" if lo <= r["paper_gain"] <= hi else "outside"
+        paper_in = "outside" if excludes(lo, hi, r["paper_gain"]) else "inside"
         readings.append(
             f"{r['label']} {_gain_with_interval(r)}: the GMM {where} top-1 at this scale, and the paper's "
             f"{r['paper_gain']:+.2f} lies {paper_in} the interval"
@@ -277,8 +277,8 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
             )
     if seeded:
         lines.append(seeded)
-    init_preset = preset_of("exp2-init", results)
-    inits = setting_gains("exp2-init", "init", "official", results, init_preset) if init_preset else []
+    spread = ablation("exp2-init", "init", "official", "init", results)
+    inits, init_preset = spread.rows, spread.preset
     if len(inits) > 1:
         shown = ", ".join(f"{r['value']} {_gain_with_interval(r)}" for r in inits)
         official = (
@@ -295,7 +295,6 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
             if pairs == {1}
             else "one seed per setting unless an interval is shown"
         )
-        spread = ablation("exp2-init", "init", "official", "init", results)
         reading = f" ({spread.verdict})" if spread.verdict else ""
         apart = (
             f" The interval of {' and '.join(map(str, spread.apart_from_zero))} excludes zero: among "

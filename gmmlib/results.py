@@ -297,7 +297,8 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
     their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
     its main table has the cell (else NaN), cost and speed, and ``hardware``: the kinds of hardware the row's
-    runs and their paired baselines trained on (:func:`gmmlib.provenance.hardware_kind`), joined by " + ". Rows follow the
+    runs and their paired baselines trained on (:func:`gmmlib.provenance.hardware_kind`), joined by " + ", and
+    ``mixed_hardware`` (True where that is more than one kind: a gain that mixes in the hardware's). Rows follow the
     experiment's grid (:mod:`gmmlib.experiments`), which lists each unmasked baseline
     before its masks; the baselines' own gain is NaN.
     """
@@ -352,6 +353,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
                 "images_per_second": row["images_per_second"],
                 "minutes": row["minutes"],
                 "hardware": " + ".join(kinds),
+                "mixed_hardware": len(kinds) > 1,
             }
         )
     return pd.DataFrame(rows)

@@ -23,6 +23,7 @@ __all__ = [
     "Paired",
     "paired",
     "t_interval",
+    "excludes",
     "minimum_detectable_effect",
     "seeds_needed",
     "expected_range",
@@ -45,6 +46,11 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = _scipy.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return mean - half, mean + half
+
+
+def excludes(low: float, high: float, value: float = 0.0) -> bool:
+    """Whether the interval ``[low, high]`` leaves out ``value`` (zero by default: a gain's sign is settled)."""
+    return not low <= value <= high
 
 
 @dataclass(frozen=True)

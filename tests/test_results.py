@@ -305,7 +305,7 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
 
     _noise_of_one_gain(tmp_path)
     table = results.compare("headline", tmp_path)
-    assert set(table["hardware"]) == {"cpu"}
+    assert set(table["hardware"]) == {"cpu"} and not table["mixed_hardware"].any()
     assert list(zip(table["label"], table["mask"])) == [("ViT (GAP)", "none"), ("GMM-ViT (GAP)", "gmm")]
     assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu." in evidence.caveats(tmp_path)
     gpu = fake_record(RunConfig(mask="gmm", pool="gap", seed=7), data_pipeline="gpu")
@@ -316,7 +316,7 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
     store.put(fake_record(RunConfig(pool="gap", seed=7)))
     store.add("headline", [gpu["key"], RunConfig(pool="gap", seed=7).key()])
     row = results.compare("headline", tmp_path).set_index("label").loc["GMM-ViT (GAP)"]
-    assert row["hardware"] == "cpu + cuda, gpu pipeline"
+    assert row["hardware"] == "cpu + cuda, gpu pipeline" and row["mixed_hardware"]
     assert "* **Hardware.** GMM-ViT (GAP) (headline: cpu + cuda, gpu pipeline) pair runs trained on different" in (
         evidence.caveats(tmp_path)
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gmmlib.stats import minimum_detectable_effect, paired, t_interval
+from gmmlib.stats import excludes, minimum_detectable_effect, paired, t_interval
 
 
 def test_t_interval_is_students():
@@ -18,6 +18,13 @@ def test_t_interval_is_students():
         t_interval([1.0])
     with pytest.raises(ValueError, match="confidence must lie in \\(0, 1\\), got 95"):
         t_interval([1.0, 2.0], 95)
+
+
+def test_an_interval_excludes_a_value_only_strictly_outside_its_ends():
+    """Zero on an end of an interval does not settle the gain's sign; the paper's gain is read the same way."""
+    assert excludes(0.1, 0.9) and excludes(-0.9, -0.1)
+    assert not excludes(-0.5, 0.5) and not excludes(0.0, 0.9) and not excludes(-0.9, 0.0)
+    assert excludes(-0.5, 0.5, 1.41) and not excludes(-0.5, 1.5, 1.41)
 
 
 def test_paired_comparison_of_the_cpu_headline():
