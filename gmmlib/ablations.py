@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .results import headline, load, preset_of, run_command, runs
-from .stats import excludes, expected_range, range_tail, t_interval
+from .stats import excludes, expected_range, interval_text, range_tail, t_interval
 
 __all__ = [
     "setting_gains",
@@ -47,7 +47,7 @@ def setting_gains(
 
 def _gain_with_interval(row: Dict[str, Any]) -> str:
     if row["pairs"] > 1:
-        return f"{row['gain']:+.2f} [{row['gain_low']:+.2f}, {row['gain_high']:+.2f}] ({row['pairs']} seeds)"
+        return f"{row['gain']:+.2f} {interval_text(row['gain_low'], row['gain_high'])} ({row['pairs']} seeds)"
     return f"{row['gain']:+.2f}"
 
 
@@ -243,7 +243,7 @@ def default_setting(experiment: str, option: str, default: Any, results: Optiona
         out["inside"] = inside = sum(lo <= r["gain"] <= hi for r in others)
         out["text"] += (
             f" Over all {n} seeds the `{default}` setting's gain is the headline gain, {out['gain']:+.2f} points "
-            f"(95 % interval [{lo:+.2f}, {hi:+.2f}])"
+            f"(95 % interval {interval_text(lo, hi)})"
         )
         every = "every other setting's gain lies"
         if others:

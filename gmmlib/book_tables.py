@@ -10,6 +10,7 @@ import os
 from typing import Optional, Sequence
 
 from .results import preset_of
+from .stats import interval_text
 
 __all__ = ["command", "not_yet", "missing_note", "show_comparison", "COMPARISON_COLUMNS"]
 
@@ -129,7 +130,7 @@ def show_comparison(
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     several = bool((table["pairs"] > 1).any())  # else the column would say "one seed" on every row: left out
     table["interval"] = [
-        f"[{lo:+.2f}, {hi:+.2f}]" if n > 1 else "(one seed)" if n == 1 and several else None
+        interval_text(lo, hi) if n > 1 else "(one seed)" if n == 1 and several else None
         for n, lo, hi in zip(table["pairs"], table["gain_low"], table["gain_high"])
     ]
     single = bool(((table["seeds"] == 1) & table["gain"].notna()).any())

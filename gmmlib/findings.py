@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .ablations import _gain_with_interval, ablation
 from .results import compare, exp1_table, headline, load, paper, preset_of, run_command
-from .stats import excludes, minimum_detectable_effect, t_interval
+from .stats import excludes, interval_text, minimum_detectable_effect, t_interval
 
 __all__ = [
     "OUTCOMES",
@@ -104,7 +104,7 @@ def _what_the_seeds_tell(diffs: Sequence[float], std: float, paper_gain: float, 
     paper_in = "outside" if excludes(lo, hi, paper_gain) else "inside"
     text = (
         f"* **What {n} seeds can tell.** The 95 % interval of the paired gain (Student's t) is "
-        f"[{lo:+.2f}, {hi:+.2f}] points: it {zero}, and the paper's {paper_gain:+.2f} lies {paper_in} it."
+        f"{interval_text(lo, hi)} points: it {zero}, and the paper's {paper_gain:+.2f} lies {paper_in} it."
     )
     if lo < 0 < hi:
         text += (

@@ -24,6 +24,7 @@ __all__ = [
     "paired",
     "t_interval",
     "excludes",
+    "interval_text",
     "minimum_detectable_effect",
     "seeds_needed",
     "expected_range",
@@ -51,6 +52,11 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Tuple[float
 def excludes(low: float, high: float, value: float = 0.0) -> bool:
     """Whether the interval ``[low, high]`` leaves out ``value`` (zero by default: a gain's sign is settled)."""
     return not low <= value <= high
+
+
+def interval_text(low: float, high: float) -> str:
+    """An interval as the book prints it: ``"[-0.53, +1.31]"`` (points, signed, two decimals)."""
+    return f"[{low:+.2f}, {high:+.2f}]"
 
 
 @dataclass(frozen=True)

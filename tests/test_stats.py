@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gmmlib.stats import excludes, minimum_detectable_effect, paired, t_interval
+from gmmlib.stats import excludes, interval_text, minimum_detectable_effect, paired, t_interval
 
 
 def test_t_interval_is_students():
@@ -25,6 +25,11 @@ def test_an_interval_excludes_a_value_only_strictly_outside_its_ends():
     assert excludes(0.1, 0.9) and excludes(-0.9, -0.1)
     assert not excludes(-0.5, 0.5) and not excludes(0.0, 0.9) and not excludes(-0.9, 0.0)
     assert excludes(-0.5, 0.5, 1.41) and not excludes(-0.5, 1.5, 1.41)
+
+
+def test_an_interval_prints_signed_with_two_decimals():
+    assert interval_text(-0.534, 1.306) == "[-0.53, +1.31]"
+    assert interval_text(0.0, 2.0) == "[+0.00, +2.00]"
 
 
 def test_paired_comparison_of_the_cpu_headline():
