@@ -124,7 +124,8 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
         f"* **`{experiment}`** ({len(rows)} of {total} settings recorded, {preset} preset, {seeds}), gain over "
         f"the unmasked ViT in points: {shown}."
     )
-    lead = _apart_from_zero(out, rows)  # said last, after the spread
+    out.apart_from_zero = [r["value"] for r in rows if r["pairs"] > 1 and excludes(r["gain_low"], r["gain_high"])]
+    lead = _apart_from_zero_text(out)  # said last, after the spread
     summary = headline(results, preset=preset)
     from .findings import seed_noise  # the headline's, defined beside its verdict (which imports this module)
 
@@ -173,17 +174,15 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
     return out
 
 
-def _apart_from_zero(out: Ablation, rows: List[Dict[str, Any]]) -> str:
+def _apart_from_zero_text(out: Ablation) -> str:
     """The settings whose interval excludes zero, read with the number of intervals in mind."""
-    with_seeds = [r for r in rows if r["pairs"] > 1]
-    apart = [r for r in with_seeds if excludes(r["gain_low"], r["gain_high"])]
-    out.apart_from_zero = [r["value"] for r in apart]
-    if not apart:
+    if not out.apart_from_zero:
         return ""
-    named = " and ".join(f"{out.name}={r['value']}" for r in apart)
-    chance = 1 - 0.95 ** len(with_seeds)
+    named = " and ".join(f"{out.name}={value}" for value in out.apart_from_zero)
+    intervals = sum(p > 1 for p in out.pairs)
+    chance = 1 - 0.95**intervals
     return (
-        f" The interval of {named} excludes zero. Among {len(with_seeds)} settings' 95 % intervals, at least "
+        f" The interval of {named} excludes zero. Among {intervals} settings' 95 % intervals, at least "
         f"one excludes zero by chance alone about {100 * chance:.0f} % of the time when no setting has any "
         "effect (as if they were independent; they share each seed's unmasked run): a lead for more seeds, "
         "not yet a finding."
