@@ -181,6 +181,19 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    from .promote import promote
+
+    if not Path(args.staging).is_dir():
+        raise CommandError(f"{args.staging} is not a results folder")
+    done = promote(args.experiment, args.staging, preset=args.preset, results=args.results)
+    print(
+        f"{args.experiment}: {len(done['copied']) + len(done['replaced'])} staged run(s) promoted, "
+        f"{len(done['dropped'])} old run(s) off the list, {len(done['removed'])} record(s) removed"
+    )
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from . import data, experiments, list_models, masks
     from .config import PRESETS
@@ -263,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="each experiment the sources list replaces the target's list (a complete rerun supersedes old runs)",
     )
     m.set_defaults(func=_merge)
+
+    pr = sub.add_parser("promote", help="move a complete rerun of an experiment from a staging folder into results")
+    pr.add_argument("experiment")
+    pr.add_argument("--from", dest="staging", required=True, help="the results folder the rerun was trained into")
+    pr.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    pr.add_argument("--results", default=None, help="results folder to fill (default: results/ of this checkout)")
+    pr.set_defaults(func=_promote)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)
     sub.add_parser("demo", help="a short end-to-end demo").set_defaults(func=_demo)

@@ -1,0 +1,103 @@
+"""A complete rerun of an experiment takes the place of its old runs, all at once.
+
+A rerun (more seeds, a new configuration) is trained into a staging store, for example
+``results/pending``, while the book keeps showing the old runs: a grid half rerun would mix the two.
+When every run of the new grid is recorded, :func:`promote` moves it into the results store in one
+step: the staged records are copied in, the experiment lists exactly the new grid (its runs of an
+older configuration leave the list), the staged copies leave the staging store, and the old runs that
+no experiment lists any more leave the results store (git history keeps them).
+
+Example:
+    >>> promote("exp2-kernels", "results/pending")   # or: gmmlib promote exp2-kernels --from results/pending
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from .experiments import EXPERIMENTS, get_experiment, keeps_weights, results_dir, run_file_name, stale_runs
+from .store import Store
+
+__all__ = ["promote"]
+
+
+def promote(
+    name: str,
+    staging: str | Path,
+    preset: str = "cpu",
+    results: Optional[str | Path] = None,
+    log: Callable[[str], None] = print,
+) -> Dict[str, List[str]]:
+    """Move the complete rerun of experiment ``name`` at ``preset`` from ``staging`` into ``results``.
+
+    Every run of the grid must have a record in the staging store's list for ``name`` or in the
+    results store (a run the rerun shares, such as the headline's baseline); otherwise nothing changes.
+    A staged run replaces a record of the same key (it is the rerun). Weights travel only for the runs
+    some chapter loads (:func:`gmmlib.experiments.keeps_weights`).
+
+    Args:
+        name: the experiment (see :func:`gmmlib.experiments.list_experiments`).
+        staging: the store the rerun was trained into.
+        preset: the preset of the rerun.
+        results: the results store (default: this checkout's).
+        log: where one line per change goes.
+
+    Returns:
+        Run names: ``copied`` (staged records moved in), ``replaced`` (staged records that took the
+        place of a record of the same key), ``dropped`` (old runs off the list), ``removed``
+        (those of the dropped runs that no experiment lists any more, deleted from the results store).
+
+    Raises:
+        ValueError: the grid is incomplete (naming the missing runs), or staging is the results store.
+    """
+    grid = get_experiment(name).configs(preset)
+    source, target = Store(staging), Store(results_dir(results))
+    if source.root.resolve() == target.root.resolve():
+        raise ValueError(f"the staging store {source.root} is the results store; stage the rerun in another folder")
+    staged = {k for k in source.experiment(name) if source.get(k) is not None}
+    missing = [run_file_name(c) for c in grid if c.key() not in staged and target.get(c.key()) is None]
+    if missing:
+        raise ValueError(
+            f"{name}: {len(missing)} of {len(grid)} runs at the {preset} preset are recorded in neither "
+            f"{source.root} nor {target.root} ({', '.join(missing[:4])}{', ...' * (len(missing) > 4)}); "
+            "nothing was promoted: train them first"
+        )
+    target.check_writable()
+    out: Dict[str, List[str]] = {"copied": [], "replaced": [], "dropped": [], "removed": []}
+    for config in grid:
+        key = config.key()
+        if key not in staged:
+            continue
+        # a staged run is the rerun: it replaces a record of the same key (its weights with it)
+        out["replaced" if key in target else "copied"].append(run_file_name(config))
+        weights = source.weights_path(key)
+        weights = weights if weights.is_file() and keeps_weights(config) else None
+        target.put({**source.get(key), "weights_file": None}, weights)
+        if weights is None:  # after the record that no longer names them
+            target.weights_path(key).unlink(missing_ok=True)
+    old = stale_runs(name, preset, store=target)
+    target.add(name, [c.key() for c in grid], drop=[r["key"] for r in old])
+    out["dropped"] = [f"{r['name']}-{preset}" for r in old]
+    # the promoted copies leave staging, unless another staged experiment still lists them
+    grid_keys = {c.key() for c in grid}
+    others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
+    for key in (staged & grid_keys) - others:
+        for path in (source.record_path(key), source.weights_path(key)):
+            path.unlink(missing_ok=True)
+    rest = [k for k in source.experiment(name) if k not in grid_keys]  # runs of another preset stay staged
+    if rest:
+        source.add(name, rest, replace=True)
+    else:
+        source.index_path(name).unlink(missing_ok=True)
+    # the old runs this promotion took off the list leave the store unless another experiment lists them
+    listed = {k for e in EXPERIMENTS for k in target.experiment(e)}
+    for r in old:
+        if r["key"] not in listed:
+            out["removed"].append(f"{r['name']}-{preset}")
+            for path in (target.record_path(r["key"]), target.weights_path(r["key"])):
+                path.unlink(missing_ok=True)
+    for what, runs in out.items():
+        for run in runs:
+            log(f"{name}: {what} {run}")
+    return out

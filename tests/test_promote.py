@@ -1,0 +1,78 @@
+"""A complete rerun takes the place of an experiment's old runs in one step, and an incomplete one changes nothing."""
+
+import pytest
+import torch
+from test_store import fake_record
+
+from gmmlib.cli import main
+from gmmlib.config import RunConfig
+from gmmlib.promote import promote
+from gmmlib.store import Store
+
+# the elm experiment at the quick preset: ViT without a mask (the shared baseline), ELM-ViT, GMM-ViT
+BASE, ELM, GMM = (RunConfig(mask=m, pool="gap", preset="quick") for m in (None, "elm", "gmm"))
+
+
+def _stores(tmp_path):
+    """Results list the baseline and two runs of the old init scheme (exp3 lists the old GMM too); the
+    rerun of ELM and GMM is staged, with the GMM's weights (the headline keeps them) and the ELM's."""
+    results, staging = Store(tmp_path / "results"), Store(tmp_path / "pending")
+    old = {m: fake_record(RunConfig(mask=m, pool="gap", preset="quick", init_scheme=1)) for m in ("elm", "gmm")}
+    for record in [fake_record(BASE), *old.values()]:
+        results.put(record)
+    results.add("elm", [BASE.key(), old["elm"]["key"], old["gmm"]["key"]])
+    results.add("exp3", [old["gmm"]["key"]])
+    for config in (ELM, GMM):
+        staging.put(fake_record(config, top1=51.0), {"w": torch.zeros(1)})
+    staging.add("elm", [ELM.key(), GMM.key()])
+    return results, staging, old
+
+
+def test_an_incomplete_rerun_is_refused_and_changes_nothing(tmp_path):
+    results, staging, _ = _stores(tmp_path)
+    staging.record_path(ELM.key()).unlink()
+    before = {p: p.read_bytes() for root in (results.root, staging.root) for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"elm: 1 of 3 runs .* \(vit-elm-gap-cifar10-s0-quick\); nothing was promoted"):
+        promote("elm", staging.root, preset="quick", results=results.root, log=lambda s: None)
+    after = {p: p.read_bytes() for root in (results.root, staging.root) for p in root.rglob("*") if p.is_file()}
+    assert after == before
+    assert (
+        main(["promote", "elm", "--from", str(staging.root), "--preset", "quick", "--results", str(results.root)]) == 2
+    )
+
+
+def test_a_complete_rerun_replaces_the_old_runs_and_leaves_staging(tmp_path):
+    results, staging, old = _stores(tmp_path)
+    staging.add("exp3", [GMM.key()])  # another staged rerun still needs the GMM
+    done = promote("elm", staging.root, preset="quick", results=results.root, log=lambda s: None)
+    assert done["copied"] == ["vit-elm-gap-cifar10-s0-quick", "vit-gmm-gap-cifar10-s0-quick"]
+    assert sorted(done["dropped"]) == ["vit-elm-gap-cifar10-s0-quick", "vit-gmm-gap-cifar10-s0-quick"]
+    # the old ELM is listed nowhere now and leaves the store; exp3 still lists the old GMM
+    assert done["removed"] == ["vit-elm-gap-cifar10-s0-quick"] and old["elm"]["key"] not in results
+    assert old["gmm"]["key"] in results and results.experiment("exp3") == [old["gmm"]["key"]]
+    assert sorted(results.experiment("elm")) == sorted(c.key() for c in (BASE, ELM, GMM))
+    assert results.get(ELM.key())["best_top1"] == 51.0
+    # weights only for the runs a chapter loads: the GMM (the headline keeps seed 0's), not the ELM
+    assert results.get(GMM.key())["weights_file"] and results.weights_path(GMM.key()).is_file()
+    assert results.get(ELM.key())["weights_file"] is None and not results.weights_path(ELM.key()).exists()
+    # staging keeps only what another staged experiment lists
+    assert ELM.key() not in staging and GMM.key() in staging
+    assert "elm" not in staging.experiments() and staging.experiment("exp3") == [GMM.key()]
+
+
+def test_a_staged_run_takes_the_place_of_a_record_of_the_same_key(tmp_path):
+    """A rerun of the baseline itself (for example one first recorded from modified code) replaces it."""
+    results, staging, _ = _stores(tmp_path)
+    staging.put(fake_record(BASE, top1=52.0, git={"commit": "def456", "gmmlib_modified": False}))
+    staging.add("elm", [BASE.key()])
+    code = main(["promote", "elm", "--from", str(staging.root), "--preset", "quick", "--results", str(results.root)])
+    assert code == 0
+    record = results.get(BASE.key())
+    assert record["best_top1"] == 52.0 and record["git"]["commit"] == "def456"
+    assert not any(staging.records_dir.glob("*.json"))
+
+
+def test_the_staging_folder_must_not_be_the_results_folder(tmp_path):
+    results, _, _ = _stores(tmp_path)
+    with pytest.raises(ValueError, match="is the results store"):
+        promote("elm", results.root, preset="quick", results=results.root, log=lambda s: None)
