@@ -186,7 +186,7 @@ def _promote(args: argparse.Namespace) -> int:
 
     if not Path(args.staging).is_dir():
         raise CommandError(f"{args.staging} is not a results folder")
-    done = promote(args.experiment, args.staging, preset=args.preset, results=args.results)
+    done = promote(args.experiment, args.staging, preset=args.preset, results=args.results, only=args.only)
     print(
         f"{args.experiment}: {len(done['copied']) + len(done['replaced'])} staged run(s) promoted, "
         f"{len(done['dropped'])} old run(s) off the list, {len(done['removed'])} record(s) removed"
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--from", dest="staging", required=True, help="the results folder the rerun was trained into")
     pr.add_argument("--preset", default="cpu", choices=list(PRESETS))
     pr.add_argument("--results", default=None, help="results folder to fill (default: results/ of this checkout)")
+    pr.add_argument("--only", default=None, help="promote the part of the grid this filter selects (as for run)")
     pr.set_defaults(func=_promote)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)

@@ -9,6 +9,7 @@ no experiment lists any more leave the results store (git history keeps them).
 
 Example:
     >>> promote("exp2-kernels", "results/pending")   # or: gmmlib promote exp2-kernels --from results/pending
+    >>> promote("exp1", "results/pending", only="dataset=cifar10")   # the part of a grid that can run here
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .experiments import EXPERIMENTS, get_experiment, keeps_weights, results_dir, run_file_name, stale_runs
+from .config import RunConfig
+from .experiments import EXPERIMENTS, get_experiment, keeps_weights, matches, results_dir, run_file_name, stale_runs
 from .store import Store
 
 __all__ = ["promote"]
@@ -27,6 +29,7 @@ def promote(
     staging: str | Path,
     preset: str = "cpu",
     results: Optional[str | Path] = None,
+    only: Optional[str] = None,
     log: Callable[[str], None] = print,
 ) -> Dict[str, List[str]]:
     """Move the complete rerun of experiment ``name`` at ``preset`` from ``staging`` into ``results``.
@@ -41,6 +44,9 @@ def promote(
         staging: the store the rerun was trained into.
         preset: the preset of the rerun.
         results: the results store (default: this checkout's).
+        only: promote only the part of the grid this filter selects (see :func:`gmmlib.experiments.matches`),
+            for a grid that cannot be run whole here (e.g. ``dataset=cifar10`` of exp1); its old runs that
+            the filter selects leave the list, the others stay.
         log: where one line per change goes.
 
     Returns:
@@ -51,7 +57,9 @@ def promote(
     Raises:
         ValueError: the grid is incomplete (naming the missing runs), or staging is the results store.
     """
-    grid = get_experiment(name).configs(preset)
+    grid = [c for c in get_experiment(name).configs(preset) if matches(c, only)]
+    if not grid:
+        raise ValueError(f"filter {only!r} selects no run of {name!r}")
     source, target = Store(staging), Store(results_dir(results))
     if source.root.resolve() == target.root.resolve():
         raise ValueError(f"the staging store {source.root} is the results store; stage the rerun in another folder")
@@ -76,7 +84,7 @@ def promote(
         target.put({**source.get(key), "weights_file": None}, weights)
         if weights is None:  # after the record that no longer names them
             target.weights_path(key).unlink(missing_ok=True)
-    old = stale_runs(name, preset, store=target)
+    old = [r for r in stale_runs(name, preset, store=target) if matches(RunConfig.from_result(r), only)]
     target.add(name, [c.key() for c in grid], drop=[r["key"] for r in old])
     out["dropped"] = [f"{r['name']}-{preset}" for r in old]
     # the promoted copies leave staging, unless another staged experiment still lists them

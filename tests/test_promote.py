@@ -76,3 +76,25 @@ def test_the_staging_folder_must_not_be_the_results_folder(tmp_path):
     results, _, _ = _stores(tmp_path)
     with pytest.raises(ValueError, match="is the results store"):
         promote("elm", results.root, preset="quick", results=results.root, log=lambda s: None)
+
+
+def test_a_filter_promotes_the_part_of_a_grid_that_can_run_here(tmp_path):
+    """exp1's other data sets cannot run here: its CIFAR-10 part is promoted alone (here: exp3's Swin)."""
+    results, staging = Store(tmp_path / "results"), Store(tmp_path / "pending")
+    swin, swin_gmm = RunConfig(model="swin", preset="quick"), RunConfig(model="swin", mask="gmm", preset="quick")
+    old = {m: fake_record(RunConfig(model=m, mask="gmm", preset="quick", init_scheme=1)) for m in ("swin", "cait")}
+    for record in (fake_record(swin), *old.values()):
+        results.put(record)
+    results.add("exp3", [swin.key(), old["swin"]["key"], old["cait"]["key"]])
+    staging.put(fake_record(swin_gmm, top1=51.0))
+    staging.add("exp3", [swin_gmm.key()])
+    with pytest.raises(ValueError, match="exp3: 4 of 6 runs"):
+        promote("exp3", staging.root, preset="quick", results=results.root, log=lambda s: None)
+    done = promote("exp3", staging.root, preset="quick", results=results.root, only="model=swin", log=lambda s: None)
+    assert done["copied"] == ["swin-gmm-default-cifar10-s0-quick"] and done["dropped"] == [
+        "swin-gmm-default-cifar10-s0-quick"
+    ]
+    # the CaiT's old run is outside the filter: it stays listed
+    assert sorted(results.experiment("exp3")) == sorted([swin.key(), swin_gmm.key(), old["cait"]["key"]])
+    with pytest.raises(ValueError, match="selects no run"):
+        promote("exp3", staging.root, preset="quick", results=results.root, only="model=t2t", log=lambda s: None)
