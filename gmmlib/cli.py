@@ -1,8 +1,10 @@
-"""Command line: ``gmmlib train``, ``gmmlib run``, ``gmmlib list`` and ``gmmlib demo``.
+"""Command line: ``gmmlib train``, ``run``, ``status``, ``merge``, ``promote``, ``list`` and ``demo``.
 
     gmmlib train --model vit --mask gmm --dataset cifar10 --preset cpu --seed 0 --out runs/my-run
     gmmlib run headline --preset cpu            # every missing run of an experiment
     gmmlib run exp1 --preset cpu --only dataset=cifar10 --parallel 2
+    gmmlib status --staging results/pending     # what each experiment has recorded, lacks and has staged
+    gmmlib promote exp2-kernels --from results/pending   # a complete rerun replaces the old runs
     gmmlib list                                 # experiments, models, masks, presets, data sets
 
 Every fault the user can fix (a bad name or value, a missing or damaged file, a folder
@@ -194,6 +196,19 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from .experiments import status
+
+    if args.staging is not None and not Path(args.staging).is_dir():
+        raise CommandError(f"--staging {args.staging} is not a results folder")
+    rows = status(args.preset, args.results, args.staging)
+    columns = ["grid", "recorded", "missing", "stale"] + ["staged"] * (args.staging is not None)
+    print(f"{'experiment':16s}" + "".join(f"{c:>10s}" for c in columns) + f"   ({args.preset} preset)")
+    for row in rows:
+        print(f"{row['experiment']:16s}" + "".join(f"{row[c]:10d}" for c in columns))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from . import data, experiments, list_models, masks
     from .config import PRESETS
@@ -276,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="each experiment the sources list replaces the target's list (a complete rerun supersedes old runs)",
     )
     m.set_defaults(func=_merge)
+
+    st = sub.add_parser("status", help="each experiment's grid: runs recorded, missing, stale, staged")
+    st.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    st.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
+    st.add_argument("--staging", default=None, help="a folder a rerun is trained into, e.g. results/pending")
+    st.set_defaults(func=_status)
 
     pr = sub.add_parser("promote", help="move a complete rerun of an experiment from a staging folder into results")
     pr.add_argument("experiment")

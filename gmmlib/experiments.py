@@ -33,6 +33,7 @@ __all__ = [
     "missing_runs",
     "stale_runs",
     "keeps_weights",
+    "status",
 ]
 
 _SEEDS3 = (0, 1, 2)
@@ -274,6 +275,35 @@ def keeps_weights(config: RunConfig) -> bool:
                 if key in {c.key() for c in e.configs(config.preset, dataset)}:
                     return True
     return False
+
+
+def status(
+    preset: str = "cpu", results: Optional[str | Path] = None, staging: Optional[str | Path] = None
+) -> List[Dict[str, Any]]:
+    """Per experiment at ``preset``: how much of its grid is recorded, and what a rerun has staged.
+
+    Each row: ``experiment``, ``grid`` (runs), ``recorded`` (listed with a record), ``missing``, ``stale``
+    (listed under an older configuration), and with ``staging`` (e.g. ``results/pending``) ``staged``
+    (missing runs that the staging store lists for the experiment: what ``gmmlib promote`` would bring in).
+    """
+    store = Store(results_dir(results))
+    staged_store = Store(staging) if staging is not None else None
+    rows = []
+    for name, experiment in EXPERIMENTS.items():
+        missing = missing_runs(name, preset, store=store)
+        grid = experiment.configs(preset)
+        row = {
+            "experiment": name,
+            "grid": len(grid),
+            "recorded": len(grid) - len(missing),
+            "missing": len(missing),
+            "stale": len(stale_runs(name, preset, store=store)),
+        }
+        if staged_store is not None:
+            listed = set(staged_store.experiment(name))
+            row["staged"] = sum(c.key() in listed for c in missing)
+        rows.append(row)
+    return rows
 
 
 def describe(names: Optional[Iterable[str]] = None) -> str:

@@ -98,3 +98,21 @@ def test_a_filter_promotes_the_part_of_a_grid_that_can_run_here(tmp_path):
     assert sorted(results.experiment("exp3")) == sorted([swin.key(), swin_gmm.key(), old["cait"]["key"]])
     with pytest.raises(ValueError, match="selects no run"):
         promote("exp3", staging.root, preset="quick", results=results.root, only="model=t2t", log=lambda s: None)
+
+
+def test_status_counts_each_grid_and_what_a_rerun_has_staged(tmp_path, capsys):
+    from gmmlib.experiments import status
+
+    results, staging, _ = _stores(tmp_path)
+
+    def elm():
+        return next(r for r in status("quick", results.root, staging.root) if r["experiment"] == "elm")
+
+    assert elm() == {"experiment": "elm", "grid": 3, "recorded": 1, "missing": 2, "stale": 2, "staged": 2}
+    args = ["--preset", "quick", "--results", str(results.root), "--staging", str(staging.root)]
+    assert main(["status", *args]) == 0
+    assert any(line.split() == ["elm", "3", "1", "2", "2", "2"] for line in capsys.readouterr().out.splitlines())
+    promote("elm", staging.root, preset="quick", results=results.root, log=lambda s: None)
+    assert elm() == {"experiment": "elm", "grid": 3, "recorded": 3, "missing": 0, "stale": 0, "staged": 0}
+    assert "staged" not in status("quick", results.root)[0]
+    assert main(["status", "--staging", str(tmp_path / "nowhere")]) == 2
