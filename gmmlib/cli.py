@@ -140,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         compile=args.compile,
         data_pipeline=args.data_pipeline,
         shard=None if args.shard is None else parse_shard(args.shard),
+        reuse_from=args.reuse_from,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0 if outcome.ok else EXIT_ERROR  # under torchrun, rank 0 reports
@@ -188,7 +189,9 @@ def _promote(args: argparse.Namespace) -> int:
 
     if not Path(args.staging).is_dir():
         raise CommandError(f"{args.staging} is not a results folder")
-    done = promote(args.experiment, args.staging, preset=args.preset, results=args.results, only=args.only)
+    done = promote(
+        args.experiment, args.staging, preset=args.preset, results=args.results, only=args.only, dataset=args.dataset
+    )
     print(
         f"{args.experiment}: {len(done['copied']) + len(done['replaced'])} staged run(s) promoted, "
         f"{len(done['dropped'])} old run(s) off the list, {len(done['removed'])} record(s) removed"
@@ -276,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
     r.add_argument("--work-dir", default="runs", help="checkpoints of runs in progress")
     r.add_argument("--parallel", type=int, default=1, metavar="N", help="train N runs side by side (processes)")
+    r.add_argument(
+        "--reuse-from",
+        default=None,
+        metavar="DIR",
+        help="a results folder whose runs are not trained again (a rerun into results/pending: results)",
+    )
 
     r.add_argument(
         "--shard", default=None, metavar="I/N", help="train only every N-th run of the grid from the I-th (0 <= I < N)"
@@ -304,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--preset", default="cpu", choices=list(PRESETS))
     pr.add_argument("--results", default=None, help="results folder to fill (default: results/ of this checkout)")
     pr.add_argument("--only", default=None, help="promote the part of the grid this filter selects (as for run)")
+    pr.add_argument("--dataset", default=None, help="the grid as run on this data set (as for run)")
     pr.set_defaults(func=_promote)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)

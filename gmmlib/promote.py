@@ -1,7 +1,9 @@
 """A complete rerun of an experiment takes the place of its old runs, all at once.
 
 A rerun (more seeds, a new configuration) is trained into a staging store, for example
-``results/pending``, while the book keeps showing the old runs: a grid half rerun would mix the two.
+``results/pending`` (``gmmlib run EXPERIMENT --results results/pending --reuse-from results``: the runs
+``results/`` holds already are not trained again), while the book keeps showing the old runs: a grid
+half rerun would mix the two.
 When every run of the new grid is recorded, :func:`promote` moves it into the results store in one
 step: the staged records are copied in, the experiment lists exactly the new grid (its runs of an
 older configuration leave the list), the staged copies leave the staging store, and the old runs that
@@ -30,6 +32,7 @@ def promote(
     preset: str = "cpu",
     results: Optional[str | Path] = None,
     only: Optional[str] = None,
+    dataset: Optional[str] = None,
     log: Callable[[str], None] = print,
 ) -> Dict[str, List[str]]:
     """Move the complete rerun of experiment ``name`` at ``preset`` from ``staging`` into ``results``.
@@ -47,6 +50,7 @@ def promote(
         only: promote only the part of the grid this filter selects (see :func:`gmmlib.experiments.matches`),
             for a grid that cannot be run whole here (e.g. ``dataset=cifar10`` of exp1); its old runs that
             the filter selects leave the list, the others stay.
+        dataset: the grid as run on this data set instead of its own (as ``gmmlib run --dataset``).
         log: where one line per change goes.
 
     Returns:
@@ -57,7 +61,7 @@ def promote(
     Raises:
         ValueError: the grid is incomplete (naming the missing runs), or staging is the results store.
     """
-    grid = [c for c in get_experiment(name).configs(preset) if matches(c, only)]
+    grid = [c for c in get_experiment(name).configs(preset, dataset) if matches(c, only)]
     if not grid:
         raise ValueError(f"filter {only!r} selects no run of {name!r}")
     source, target = Store(staging), Store(results_dir(results))

@@ -101,6 +101,21 @@ def _final_weights(out_dir: Path) -> Optional[Path]:
     return path if path.is_file() else None
 
 
+def _other_store(path: Optional[str | Path], store: Store) -> Optional[Store]:
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise ValueError(f"reuse_from {path} is not a results folder")
+    if Path(path).resolve() == store.root.resolve():
+        raise ValueError(f"reuse_from {path} is the results folder being filled; name another one")
+    return Store(path)
+
+
+def _clean(record: Optional[Dict[str, Any]]) -> bool:
+    """A record made from unmodified code (a rerun trains a run again rather than reuse a modified one)."""
+    return record is not None and not record.get("git", {}).get("gmmlib_modified", True)
+
+
 def checked_device(device: Optional[str]) -> Optional[str]:
     """Check a device name before any data loads (ValueError naming it); None stays None (train's default)."""
     return None if device is None else str(resolve_device(device))
@@ -141,6 +156,7 @@ def run_experiment(
     compile: Optional[bool] = None,
     data_pipeline: Optional[str] = None,
     shard: Optional[Tuple[int, int]] = None,
+    reuse_from: Optional[str | Path] = None,
 ) -> RunOutcome:
     """Train every run of an experiment that the store lacks, and list them all under the experiment.
 
@@ -171,6 +187,9 @@ def run_experiment(
             ``p % n == i``, so that n machines (a Slurm job array, n Colab sessions) share a grid
             without overlap, whatever each one has already finished; runs recorded by any
             machine are still listed.
+        reuse_from: another results folder (for a rerun trained into ``results/pending``: the book's
+            ``results/``) whose runs, recorded from unmodified code, are not trained again here, nor
+            copied; :func:`gmmlib.promote.promote` brings the two together once the rerun is complete.
 
     Returns:
         A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed),
@@ -195,6 +214,7 @@ def run_experiment(
     device = checked_device(device)
     store = Store(results_dir(results), repair=lead)
     store.check_writable()
+    elsewhere = _other_store(reuse_from, store)
     check_folder_writable(work_dir, "work folder")
     if lead and legacy_folders(store.root):
         log(f"{store.root}: results in the old layout, moving them into the store")
@@ -219,6 +239,9 @@ def run_experiment(
                 store.add(name, [key], drop=superseded.get(run, ()))
             outcome["reused"].append(run)
             log(f"{name}/{run}: already recorded ({key}), listed")
+        elif elsewhere is not None and _clean(elsewhere.get(key)):
+            outcome["skipped"].append(run)
+            log(f"{name}/{run}: recorded in {elsewhere.root} ({key}), not trained again")
         elif key in mine:
             todo.append(config)
         else:

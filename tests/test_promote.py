@@ -116,3 +116,30 @@ def test_status_counts_each_grid_and_what_a_rerun_has_staged(tmp_path, capsys):
     assert elm() == {"experiment": "elm", "grid": 3, "recorded": 3, "missing": 0, "stale": 0, "staged": 0}
     assert "staged" not in status("quick", results.root)[0]
     assert main(["status", "--staging", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_rerun_trains_what_results_lack_into_staging_and_is_promoted_whole(tmp_path, monkeypatch):
+    """`gmmlib run --results pending --reuse-from results` trains only the runs results/ lacks (or holds from
+    modified code), then `gmmlib promote` makes the experiment list the whole new grid."""
+    from gmmlib.experiments import get_experiment
+    from gmmlib.runner import run_experiment
+
+    monkeypatch.setenv("GMMLIB_CACHE", str(tmp_path / "cache"))
+    results = Store(tmp_path / "results")
+    base, elm = (RunConfig(mask=m, pool="gap", preset="quick", dataset="synthetic") for m in (None, "elm"))
+    results.put(fake_record(base))
+    results.put(fake_record(elm, git={"commit": "abc123", "gmmlib_modified": True}))
+    results.add("elm", [base.key(), elm.key()])
+    kw = dict(preset="quick", dataset="synthetic", work_dir=tmp_path / "work", progress=False, log=lambda s: None)
+    out = run_experiment("elm", results=tmp_path / "pending", reuse_from=results.root, **kw)
+    assert out["skipped"] == ["vit-none-gap-synthetic-s0-quick"]
+    assert out["trained"] == ["vit-elm-gap-synthetic-s0-quick", "vit-gmm-gap-synthetic-s0-quick"]
+    assert len(Store(tmp_path / "pending").experiment("elm")) == 2  # the baseline is not copied
+    with pytest.raises(ValueError, match="is the results folder being filled"):
+        run_experiment("elm", results=results.root, reuse_from=results.root, **kw)
+    with pytest.raises(ValueError, match="is not a results folder"):
+        run_experiment("elm", results=tmp_path / "pending", reuse_from=tmp_path / "nowhere", **kw)
+    promote("elm", tmp_path / "pending", preset="quick", results=results.root, dataset="synthetic", log=lambda s: None)
+    grid = get_experiment("elm").configs("quick", "synthetic")
+    assert sorted(results.experiment("elm")) == sorted(c.key() for c in grid)
+    assert results.get(elm.key())["git"]["commit"] != "abc123"  # the rerun took the modified run's place
