@@ -192,7 +192,7 @@ def run_experiment(
             copied; :func:`gmmlib.promote.promote` brings the two together once the rerun is complete.
 
     Returns:
-        A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed),
+        A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed, or in ``reuse_from``),
         "reused" (recorded for another experiment, now listed here too), "missing_data",
         "failed", "corrupt" (files set aside)), with a reason for each failure.
     """
