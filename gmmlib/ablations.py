@@ -148,7 +148,10 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
         s = std / math.sqrt(k)
         out.scales[key] = {"std": s, "expected_range": expected_range(n, s), "p": range_tail(n, s, out.spread)}
     run, gain = out.scales["run"], out.scales["gain"]
-    divided = "" if k == 1 else f", each divided by √{k} for the {k} seeds averaged"
+
+    def scale(key: str) -> str:  # the seed std, and what it is for a mean of k seeds
+        return f"{stds[key]:.2f}" + ("" if k == 1 else f", divided by √{k}: {out.scales[key]['std']:.2f}")
+
     on = (
         ""
         if k == max(pairs)
@@ -160,8 +163,9 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
         f"{on} {'t' if on else 'T'}heir spread, largest minus smallest, is {out.spread:.2f} points. "
         f"{n} settings that do not differ at "
         f"all would spread by {run['expected_range']:.2f} points on average with {NOISE_SCALES['run']} "
-        f"({run['std']:.2f}) as the scale, or {gain['expected_range']:.2f} with {NOISE_SCALES['gain']} "
-        f"({gain['std']:.2f}), both measured over the headline's {out.noise_seeds} seeds{divided}; the probability "
+        f"({scale('run')}) as the scale, or {gain['expected_range']:.2f} with {NOISE_SCALES['gain']} "
+        f"({scale('gain')}), both measured over the headline's {out.noise_seeds} seeds"
+        f"{'' if k == 1 else f' (divided for the mean of {k} seeds each setting has)'}; the probability "
         f"that noise alone spreads them at least this wide is {_percent(run['p'])} and {_percent(gain['p'])}."
     ) + _READINGS[wide].format(name)
     if len({g > 0 for g in spread_gains}) == 1 and all(spread_gains):

@@ -444,7 +444,7 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
     assert a.pairs == [3, 3] and "95 % intervals where a setting has several seeds" in a.text
     lo, hi = t_interval([0.2, 0.6, 0.1])
     assert f"K=2: +0.30 [{lo:+.2f}, {hi:+.2f}] (3 seeds)," in a.text and "(one seed)" not in a.text
-    assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "each divided by √3" in a.text
+    assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "0.50, divided by √3: 0.29" in a.text
     assert a.apart_from_zero == [] and "excludes zero" not in a.text  # both intervals hold zero
 
 
