@@ -1,10 +1,11 @@
-"""Command line: ``gmmlib train``, ``run``, ``status``, ``merge``, ``promote``, ``list`` and ``demo``.
+"""Command line: ``gmmlib train``, ``run``, ``status``, ``merge``, ``promote``, ``report``, ``list`` and ``demo``.
 
     gmmlib train --model vit --mask gmm --dataset cifar10 --preset cpu --seed 0 --out runs/my-run
     gmmlib run headline --preset cpu            # every missing run of an experiment
     gmmlib run exp1 --preset cpu --only dataset=cifar10 --parallel 2
     gmmlib status --staging results/pending     # what each experiment has recorded, lacks and has staged
     gmmlib promote exp2-kernels --from results/pending   # a complete rerun replaces the old runs
+    gmmlib report                               # every comparison's gain, interval and seeds
     gmmlib list                                 # experiments, models, masks, presets, data sets
 
 Every fault the user can fix (a bad name or value, a missing or damaged file, a folder
@@ -212,6 +213,20 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from .evidence import table
+
+    if args.results is not None and not Path(args.results).is_dir():
+        raise CommandError(f"--results {args.results} is not a results folder")
+    t = table(args.results)
+    if t.empty:
+        print("no comparison is recorded yet: run `gmmlib run headline --preset cpu` first")
+        return 0
+    print("gains in points: masked minus unmasked best-epoch top-1, paired by seed, 95 % t-interval")
+    print(t.to_string())
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from . import data, experiments, list_models, masks
     from .config import PRESETS
@@ -315,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--only", default=None, help="promote the part of the grid this filter selects (as for run)")
     pr.add_argument("--dataset", default=None, help="the grid as run on this data set (as for run)")
     pr.set_defaults(func=_promote)
+
+    rp = sub.add_parser("report", help="every comparison recorded: its paired gain, interval, seeds, and the paper's")
+    rp.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
+    rp.set_defaults(func=_report)
 
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)
     sub.add_parser("demo", help="a short end-to-end demo").set_defaults(func=_demo)

@@ -5,21 +5,24 @@ itself when runs land. :mod:`gmmlib.findings` holds the headline's verdict and t
 
 Example:
     >>> rows = comparisons()            # one dict per masked-vs-unmasked comparison
+    >>> print(table().to_string())      # the same as a printable table (``gmmlib report``)
     >>> print(power_summary())          # what the headline's seeds can and cannot detect
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .ablations import setting_gains
 from .results import headline, load, paper, preset_of
-from .stats import minimum_detectable_effect, seeds_needed
+from .stats import interval_text, minimum_detectable_effect, seeds_needed
 
 __all__ = [
     "VERDICT_EXPERIMENTS",
     "comparisons",
+    "table",
     "power_summary",
     "caveats",
     "epoch_lead",
@@ -88,6 +91,38 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                     }
                 )
     return rows
+
+
+def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None):
+    """:func:`comparisons` as a DataFrame for reading, indexed by comparison: data set, preset, seeds,
+    our gain, its 95 % interval ("one seed" where there is one) and the paper's gain ("–" where it has
+    none), all as text in points. Empty when nothing is recorded.
+
+    Args:
+        results: the results folder (default: this checkout's).
+        rows: :func:`comparisons`' rows when already read (``results`` is then not read).
+    """
+    import pandas as pd
+
+    rows = comparisons(results) if rows is None else rows
+    columns = ["comparison", "experiment", "data set", "preset", "seeds", "our gain", "95 % interval", "paper's gain"]
+    out = pd.DataFrame(
+        [
+            [
+                r["label"],
+                r["experiment"],
+                r["dataset"],
+                r["preset"],
+                r["seeds"],
+                f"{r['gain']:+.2f}",
+                "one seed" if r["seeds"] < 2 else interval_text(r["low"], r["high"]),
+                "–" if math.isnan(r["paper_gain"]) else f"{r['paper_gain']:+.2f}",
+            ]
+            for r in rows
+        ],
+        columns=columns,
+    )
+    return out.set_index("comparison")
 
 
 def _paper_kernel_gains(experiment: str, results: Optional[str | Path], preset: str) -> Dict[str, float]:

@@ -235,6 +235,26 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
     assert k2["gain"] == pytest.approx(0.4) and math.isnan(k2["low"])
     assert k2["paper_gain"] == pytest.approx(94.76 - 94.17)  # the paper's K = 2 over its K = 1 (= no mask)
     assert head["mask"] == "gmm" and head["preset"] == "cpu" and head["dataset"] == "cifar10"
+    table = evidence.table(tmp_path)
+    low, high = t_interval([-0.5, 0.5, 0.3])
+    assert table.loc["GMM-ViT (GAP)"].tolist() == [
+        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+1.41"
+    ]  # fmt: skip
+    assert table.loc["GMM-ViT (K=2, GAP)", "95 % interval"] == "one seed"
+    assert table.loc["GMM-ViT (K=2, GAP)", "paper's gain"] == "+0.59"
+
+
+def test_report_prints_every_comparison_and_refuses_a_missing_folder(tmp_path, capsys):
+    from gmmlib.cli import main
+
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    assert "no comparison is recorded yet" in capsys.readouterr().out
+    _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.3))
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "GMM-ViT (GAP)" in out and "+0.10" in out and "paired by seed, 95 % t-interval" in out
+    assert main(["report", "--results", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a results folder" in capsys.readouterr().err
 
 
 def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_seed_rows(tmp_path):
