@@ -374,7 +374,17 @@ def test_locality_reading_names_what_training_did_to_each_start():
     assert "`identity`: stayed without locality" in text[1]
     assert "`official`: its locality barely moved" in text[2]
     assert "`local`: sharpened the locality" in text[3]
-    assert "`wide`: lost part of the locality" in text[4]
+    assert "`wide`: lost part of the locality" in text[4] and text[4].endswith("; one seed).")
+    # several seeds: each read on its own, the numbers their means
+    agree = evidence.locality_reading({"local": [change(0.8, 1.5), change(0.8, 1.7)]})
+    assert agree == (
+        "* `local`: sharpened the locality it started with in both seeds (|M(0)| - |M(far)| from 0.80 to 1.60; "
+        "the scale |M(0)| from 1.00 to 1.50; means over 2 seeds)."
+    )
+    split = evidence.locality_reading({"official": [change(1.3, 1.35), change(1.3, 2.0), change(1.3, 1.32)]})
+    assert "the 3 seeds disagree: its locality barely moved in 2, sharpened the locality it started with in 1" in split
+    with pytest.raises(ValueError, match="no run for init 'zeros'"):
+        evidence.locality_reading({"zeros": []})
 
 
 def _ablation_with_noise(tmp_path, gains, vit=(0.5, -0.5, 0.0), gmm=(-0.5, 0.5, 0.0)):
