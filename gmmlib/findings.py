@@ -191,12 +191,18 @@ def headline_verdict(
     return Verdict(outcome, paper_gain, paired["mean"], n, lines)
 
 
-def families_with_seeds(results: Optional[str | Path] = None) -> str:
+def families_with_seeds(results: Optional[str | Path] = None, models: Optional[Sequence[str]] = None) -> str:
     """Markdown: each family of ``exp1-seeds`` with its paired GMM gain and 95 % interval, read against
-    zero and the paper's gain; empty until a family there has two paired seeds."""
+    zero and the paper's gain; empty until a family there has two paired seeds.
+
+    Args:
+        results: the results folder (default: this checkout's).
+        models: read only these families (e.g. ``["cait"]``); default all.
+    """
     preset = preset_of("exp1-seeds", results)
     table = compare("exp1-seeds", results, preset) if preset else None
     rows = [] if table is None or table.empty else table[table["pairs"] > 1].to_dict("records")
+    rows = [r for r in rows if models is None or r["model"] in models]
     if not rows:
         return ""
     readings = []

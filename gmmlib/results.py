@@ -291,7 +291,7 @@ def _paper_cell(config: Dict[str, Any]) -> float:
 def compare(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
     """Each configuration of an experiment beside its unmasked baseline and the paper.
 
-    One row per configuration (its ``label`` and ``mask`` kind, "none" for a baseline), over its seeds:
+    One row per configuration (its ``label``, ``model`` and ``mask`` kind, "none" for a baseline), over its seeds:
     best and final top-1 (mean, sample std),
     the gain over the run without a mask of the same model, pooling and data set (paired
     by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
@@ -335,6 +335,7 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
         rows.append(
             {
                 "label": row["label"],
+                "model": row["model"],
                 "mask": row["mask"],
                 "dataset": row["dataset"],
                 "seeds": row["seeds"],

@@ -283,6 +283,8 @@ def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_se
         f"the paper's {paper_gain['pit']:+.2f} lies outside the interval" in text
     )
     assert "GMM-CaiT +0.00" in text and "neither clearly raises nor lowers" in text
+    only_cait = findings.families_with_seeds(tmp_path, models=["cait"])
+    assert "GMM-CaiT +0.00" in only_cait and "PiT" not in only_cait
     lines = findings.verdict(tmp_path).lines
     beyond = next(i for i, line in enumerate(lines) if line.startswith("* **Effects beyond the noise:** PiT -2.00"))
     assert lines[beyond].endswith("the next bullet gives them seeds of their own.") and lines[beyond + 1] == text
