@@ -164,12 +164,17 @@ def _run(args: argparse.Namespace) -> int:
     raise CommandError(f"{args.experiment}: {'; '.join(problems)}; {', '.join(hints)} and run the same command again")
 
 
+def _require_folder(path: Optional[str], option: str = "") -> None:
+    """A results folder named on the command line must exist (None: the option was not given)."""
+    if path is not None and not Path(path).is_dir():
+        raise CommandError(f"{option + ' ' if option else ''}{path} is not a results folder")
+
+
 def _merge(args: argparse.Namespace) -> int:
     from .store import merge
 
     for source in args.sources:
-        if not Path(source).is_dir():
-            raise CommandError(f"{source} is not a results folder")
+        _require_folder(source)
     done = merge(args.sources, into=args.results, replace=args.replace)
     print(
         f"copied {len(done['copied'])} record(s), {len(done['present'])} already present; "
@@ -188,8 +193,7 @@ def _merge(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     from .promote import promote
 
-    if not Path(args.staging).is_dir():
-        raise CommandError(f"{args.staging} is not a results folder")
+    _require_folder(args.staging)
     done = promote(
         args.experiment, args.staging, preset=args.preset, results=args.results, only=args.only, dataset=args.dataset
     )
@@ -203,8 +207,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from .experiments import status
 
-    if args.staging is not None and not Path(args.staging).is_dir():
-        raise CommandError(f"--staging {args.staging} is not a results folder")
+    _require_folder(args.staging, "--staging")
     rows = status(args.preset, args.results, args.staging)
     columns = ["grid", "recorded", "missing", "stale"] + ["staged"] * (args.staging is not None)
     print(f"{'experiment':16s}" + "".join(f"{c:>10s}" for c in columns) + f"   ({args.preset} preset)")
@@ -216,8 +219,7 @@ def _status(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .evidence import table
 
-    if args.results is not None and not Path(args.results).is_dir():
-        raise CommandError(f"--results {args.results} is not a results folder")
+    _require_folder(args.results, "--results")
     t = table(args.results)
     if t.empty:
         print("no comparison is recorded yet: run `gmmlib run headline --preset cpu` first")
