@@ -37,8 +37,9 @@ def promote(
 ) -> Dict[str, List[str]]:
     """Move the complete rerun of experiment ``name`` at ``preset`` from ``staging`` into ``results``.
 
-    Every run of the grid must have a record in the staging store's list for ``name`` or in the
-    results store (a run the rerun shares, such as the headline's baseline); otherwise nothing changes.
+    Every run of the grid must have a record in the staging store (trained for this experiment or for
+    another that shares the run) or in the results store (a run the rerun shares, such as the
+    headline's baseline); otherwise nothing changes.
     A staged run replaces a record of the same key (it is the rerun). Weights travel only for the runs
     some chapter loads (:func:`gmmlib.experiments.keeps_weights`).
 
@@ -67,7 +68,9 @@ def promote(
     source, target = Store(staging), Store(results_dir(results))
     if source.root.resolve() == target.root.resolve():
         raise ValueError(f"the staging store {source.root} is the results store; stage the rerun in another folder")
-    staged = {k for k in source.experiment(name) if source.get(k) is not None}
+    # a staged record of a grid's key counts whichever staged experiment it was trained for (exp1 and
+    # exp3 share the Swin runs): the key is the configuration
+    staged = {c.key() for c in grid if source.get(c.key()) is not None}
     missing = [run_file_name(c) for c in grid if c.key() not in staged and target.get(c.key()) is None]
     if missing:
         raise ValueError(

@@ -72,6 +72,24 @@ def test_a_staged_run_takes_the_place_of_a_record_of_the_same_key(tmp_path):
     assert not any(staging.records_dir.glob("*.json"))
 
 
+def test_a_run_staged_for_another_experiment_completes_the_grid_and_stays_staged_for_it(tmp_path):
+    """exp1 and exp3 share the Swin runs: the one trained for exp1 completes exp3's part, and stays
+    staged until exp1 is promoted too."""
+    results, staging = Store(tmp_path / "results"), Store(tmp_path / "pending")
+    swin, swin_gmm = RunConfig(model="swin", preset="quick"), RunConfig(model="swin", mask="gmm", preset="quick")
+    results.put(fake_record(swin))
+    results.add("exp3", [swin.key()])
+    staging.put(fake_record(swin_gmm, top1=51.0))
+    staging.add("exp1", [swin_gmm.key()])
+    done = promote("exp3", staging.root, preset="quick", results=results.root, only="model=swin", log=lambda s: None)
+    assert done["copied"] == ["swin-gmm-default-cifar10-s0-quick"]
+    assert sorted(results.experiment("exp3")) == sorted([swin.key(), swin_gmm.key()])
+    assert swin_gmm.key() in staging and staging.experiment("exp1") == [swin_gmm.key()]
+    done = promote("exp1", staging.root, preset="quick", results=results.root, only="model=swin,dataset=cifar10",
+                   log=lambda s: None)  # fmt: skip
+    assert done["replaced"] == ["swin-gmm-default-cifar10-s0-quick"] and swin_gmm.key() not in staging
+
+
 def test_the_staging_folder_must_not_be_the_results_folder(tmp_path):
     results, _, _ = _stores(tmp_path)
     with pytest.raises(ValueError, match="is the results store"):
