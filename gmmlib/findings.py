@@ -261,7 +261,7 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
         lines.append(
             f"* **The other families on CIFAR-10** ({exp1_preset} preset, one seed each): the gain is "
             f"positive for {wins} of {len(others)} ({gains}), against the paper's {paper_gains}{noise}: one "
-            "draw each does not tell which families the GMM helps."
+            "draw each cannot say, family by family, whether the GMM helps or hurts."
         )
         std = summary["paired_gain_best_top1"]["std"] if summary else float("nan")
         large = [(m, g) for m, g in zip(others["model"], others["ours_gain"]) if abs(g) > 3 * std]
