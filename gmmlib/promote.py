@@ -70,7 +70,7 @@ def promote(
         raise ValueError(f"the staging store {source.root} is the results store; stage the rerun in another folder")
     # a staged record of a grid's key counts whichever staged experiment it was trained for (exp1 and
     # exp3 share the Swin runs): the key is the configuration
-    staged = {c.key() for c in grid if source.get(c.key()) is not None}
+    staged = {c.key(): record for c in grid if (record := source.get(c.key())) is not None}
     missing = [run_file_name(c) for c in grid if c.key() not in staged and target.get(c.key()) is None]
     if missing:
         raise ValueError(
@@ -88,7 +88,7 @@ def promote(
         out["replaced" if key in target else "copied"].append(run_file_name(config))
         weights = source.weights_path(key)
         weights = weights if weights.is_file() and keeps_weights(config) else None
-        target.put({**source.get(key), "weights_file": None}, weights)
+        target.put({**staged[key], "weights_file": None}, weights)
         if weights is None:  # after the record that no longer names them
             target.weights_path(key).unlink(missing_ok=True)
     old = [r for r in stale_runs(name, preset, store=target) if matches(RunConfig.from_result(r), only)]
@@ -97,7 +97,7 @@ def promote(
     # the promoted copies leave staging, unless another staged experiment still lists them
     grid_keys = {c.key() for c in grid}
     others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
-    for key in (staged & grid_keys) - others:
+    for key in set(staged) - others:
         for path in (source.record_path(key), source.weights_path(key)):
             path.unlink(missing_ok=True)
     rest = [k for k in source.experiment(name) if k not in grid_keys]  # runs of another preset stay staged
