@@ -562,3 +562,28 @@ def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
     assert line.endswith(
         "The interval of identity excludes zero: among 3 intervals, a lead for more seeds, not yet a finding."
     )
+
+
+def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tmp_path):
+    from gmmlib import findings
+    from gmmlib.config import RunConfig
+
+    assert findings.family_gains("exp3", tmp_path) == []  # nothing recorded
+    _noise_of_one_gain(tmp_path)  # the headline: 3 seeds, a gain's seed noise of 0.5
+    assert findings.family_gains("exp3", tmp_path) == []  # no exp3 runs yet
+    runs = [(RunConfig(model="swin"), 50.0), (RunConfig(model="swin", mask="gmm"), 49.0)]
+    runs += [(RunConfig(model="cait", seed=s), 50.0) for s in range(2)]
+    runs += [(RunConfig(model="cait", mask="gmm", seed=s), 50.0 + g) for s, g in enumerate((0.5, 0.3))]
+    _store_with(tmp_path, "exp3", runs)
+    lines = findings.family_gains("exp3", tmp_path)
+    main = results.paper()["main_table"]["rows"]
+    swin_paper = main["swin"]["gmm"][0] - main["swin"]["none"][0]
+    assert lines[0].startswith(
+        f"* **Our gains** (cpu preset): GMM-Swin -1.00 (one seed; paper {swin_paper:+.2f}), GMM-CaiT +0.40 (2 seeds;"
+    )
+    assert "so these are 2.0, 0.8 times the noise." in lines[0]
+    assert "GMM-ViT's row" not in lines[0]  # no ViT row here
+    # fake records lead by the same amount every epoch: the masked Swin is below in both epochs of seed 0
+    assert lines[-1].startswith("* **In the curves** (seed 0), the masked model's test top-1 is below its baseline's")
+    assert "2 of 2 epochs for Swin, 0 of 2 epochs for CaiT" in lines[-1] and "not a finding" in lines[-1]
+    assert not any("With seeds of their own" in line for line in lines)  # no exp1-seeds runs
