@@ -1,7 +1,7 @@
 """What the recorded runs say: the headline verdict, as structured results and text (the ablations'
 readings are in :mod:`gmmlib.ablations`).
 
-Chapters 5, 7 and 11 print these sentences; they are generated from ``results/`` here, so they stay
+Chapters 5 and 11 print these sentences; they are generated from ``results/`` here, so they stay
 true when the runs change, and every rule that decides a word of them is tested
 (``tests/test_results.py``).
 
@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .ablations import _gain_with_interval, ablation
-from .models.registry import display_name
-from .results import compare, exp1_table, headline, label, load, paper, preset_of, run_command
+from .results import compare, exp1_table, headline, load, paper, preset_of, run_command
 from .stats import excludes, interval_text, minimum_detectable_effect, t_interval
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "headline_verdict",
     "verdict",
     "families_with_seeds",
-    "family_gains",
 ]
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
@@ -323,67 +321,3 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
         else "* Every cell of the table has a rerun."
     )
     return result
-
-
-def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None) -> List[str]:
-    """Chapter 7's reading: each family's gain from the GMM in ``experiment``, against the seed noise.
-
-    Markdown bullets: the gains (each labelled with its seeds, beside the paper's, in units of a gain's
-    seed noise, and the headline's interval where the ViT row is one of its seeds); the families that
-    have seeds of their own in ``exp1-seeds``; and, per family, the epochs where the masked curve lies
-    below its baseline's (seed 0: it describes the figure). Empty until the experiment and the
-    headline (for the noise) are recorded.
-    """
-    preset = preset_of(experiment, results)
-    noise_preset = preset_of("headline", results) or "cpu"
-    summary = headline(results, preset=noise_preset)
-    noise = summary["paired_gain_best_top1"]["std"] if summary else float("nan")
-    if preset is None or not noise > 0:
-        return []
-    table = compare(experiment, results, preset)
-    rows = table[table["gain"].notna()].to_dict("records")
-    if not rows:
-        return []
-    noise_seeds = len(summary["paired_gain_best_top1"]["values"])
-    lines = [
-        f"* **Our gains** ({preset} preset): "
-        + ", ".join(f"{r['label']} {r['gain']:+.2f} ({_seeds(r['pairs'])}{_paper(r['paper_gain'])})" for r in rows)
-        + f". The seed noise of one gain is {noise:.2f} points (the headline's {noise_seeds} seeds of the ViT), "
-        "so these are " + ", ".join(f"{abs(r['gain']) / noise:.1f}" for r in rows) + " times the noise."
-    ]
-    vit = [r for r in rows if r["label"] == label({"model": "vit", "mask": "gmm", "pool": "gap"})]
-    if vit and vit[0]["pairs"] == 1 and noise_seeds > 1:
-        gain = summary["paired_gain_best_top1"]
-        lines[0] += (
-            f" GMM-ViT's row is one of the `headline` experiment's seeds; over all {noise_seeds} of them its gain "
-            f"is {gain['mean']:+.2f} (95 % interval {interval_text(*gain['interval'])})."
-        )
-    seeded = families_with_seeds(results, models=sorted({r["model"] for r in rows}))
-    if seeded:
-        lines.append(seeded)
-    below = []
-    for model in dict.fromkeys(r["model"] for r in table.to_dict("records")):
-        curves = {
-            r["config"]["mask"] or "none": {h["epoch"]: h["test_top1"] for h in r["history"]}
-            for r in load(experiment, results)
-            if r["config"]["preset"] == preset and r["config"]["model"] == model and r["config"]["seed"] == 0
-        }
-        if {"none", "gmm"} <= set(curves):
-            epochs = sorted(set(curves["none"]) & set(curves["gmm"]))
-            k = sum(curves["gmm"][e] < curves["none"][e] for e in epochs)
-            below.append(f"{k} of {len(epochs)} epochs for {display_name(model)}")
-    if below:
-        lines.append(
-            "* **In the curves** (seed 0), the masked model's test top-1 is below its baseline's after "
-            + ", ".join(below)
-            + "; one seed per curve, so this describes the figure, not a finding."
-        )
-    return lines
-
-
-def _seeds(pairs: int) -> str:
-    return "one seed" if pairs == 1 else f"{pairs} seeds"
-
-
-def _paper(gain: float) -> str:
-    return "" if math.isnan(gain) else f"; paper {gain:+.2f}"

@@ -29,6 +29,7 @@ __all__ = [
     "seeds_needed",
     "expected_range",
     "range_tail",
+    "largest_abs_quantile",
 ]
 
 
@@ -212,3 +213,17 @@ def range_tail(n: int, std: float, spread: float) -> float:
 
     inside, _ = integrate.quad(lowest_at, -12, 12, limit=200, epsabs=1e-12)
     return min(1.0, max(0.0, 1.0 - inside))
+
+
+def largest_abs_quantile(n: int, q: float = 0.95) -> float:
+    """The ``q`` quantile of the largest ``|z|`` among ``n`` independent standard normal draws.
+
+    How far from zero the largest of ``n`` one-seed gains of pure noise lies (in units of a gain's
+    seed std) in all but ``1 - q`` of draws: a gain beyond it is a candidate, not yet a finding.
+    Exact: ``P(max |z| <= x) = (2 Phi(x) - 1)^n``, so ``x = Phi^-1((1 + q^(1/n)) / 2)``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1 draw, got {n}")
+    if not 0 < q < 1:
+        raise ValueError(f"q must lie strictly between 0 and 1, got {q}")
+    return float(_scipy.norm.ppf((1 + q ** (1 / n)) / 2))

@@ -565,17 +565,17 @@ def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
 
 
 def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tmp_path):
-    from gmmlib import findings
+    from gmmlib import one_seed
     from gmmlib.config import RunConfig
 
-    assert findings.family_gains("exp3", tmp_path) == []  # nothing recorded
+    assert one_seed.family_gains("exp3", tmp_path) == []  # nothing recorded
     _noise_of_one_gain(tmp_path)  # the headline: 3 seeds, a gain's seed noise of 0.5
-    assert findings.family_gains("exp3", tmp_path) == []  # no exp3 runs yet
+    assert one_seed.family_gains("exp3", tmp_path) == []  # no exp3 runs yet
     runs = [(RunConfig(model="swin"), 50.0), (RunConfig(model="swin", mask="gmm"), 49.0)]
     runs += [(RunConfig(model="cait", seed=s), 50.0) for s in range(2)]
     runs += [(RunConfig(model="cait", mask="gmm", seed=s), 50.0 + g) for s, g in enumerate((0.5, 0.3))]
     _store_with(tmp_path, "exp3", runs)
-    lines = findings.family_gains("exp3", tmp_path)
+    lines = one_seed.family_gains("exp3", tmp_path)
     main = results.paper()["main_table"]["rows"]
     swin_paper = main["swin"]["gmm"][0] - main["swin"]["none"][0]
     assert lines[0].startswith(
@@ -587,3 +587,26 @@ def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tm
     assert lines[-1].startswith("* **In the curves** (seed 0), the masked model's test top-1 is below its baseline's")
     assert "2 of 2 epochs for Swin, 0 of 2 epochs for CaiT" in lines[-1] and "not a finding" in lines[-1]
     assert not any("With seeds of their own" in line for line in lines)  # no exp1-seeds runs
+
+
+def test_gains_against_noise_names_a_gain_beyond_the_largest_of_pure_noise(tmp_path):
+    from gmmlib import one_seed
+    from gmmlib.config import RunConfig
+    from gmmlib.stats import largest_abs_quantile
+
+    _noise_of_one_gain(tmp_path)  # a gain's seed noise of 0.5
+    assert one_seed.gains_against_noise(["retnet", "beyond"], tmp_path).text == ""  # nothing recorded
+    base = RunConfig(pool="gap")
+    decays = [(base, 50.0), (RunConfig(mask="retnet", pool="gap"), 50.2)]
+    _store_with(tmp_path, "retnet", decays)
+    alibi = RunConfig(mask="alibi2d", pool="gap")
+    _store_with(tmp_path, "beyond", [(base, 50.0), (decays[1][0], 50.2), (alibi, 52.0)])
+    reading = one_seed.gains_against_noise(["retnet", "beyond"], tmp_path)
+    text = reading.text
+    assert reading.beyond == ["ALiBi-2D-ViT (GAP)"] and reading.noise == pytest.approx(0.5) and reading.one_seed
+    assert reading.summary.startswith("* **Our runs** (2 masked configurations, one seed each): gains from +0.20")
+    assert reading.summary.endswith("Only ALiBi-2D-ViT (GAP) lies beyond what noise alone gives; it needs seeds before it is a finding.")  # fmt: skip
+    assert text.startswith("* **Each run is one seed** (cpu preset).")
+    assert "RetNet-ViT (manhattan, GAP) +0.20 (+0.4), ALiBi-2D-ViT (GAP) +2.00 (+4.0)." in text  # each once
+    assert f"Among 2 gains of pure noise, the largest lies beyond {largest_abs_quantile(2):.1f} times" in text
+    assert text.endswith("ALiBi-2D-ViT (GAP) lies beyond it, a candidate for more seeds, not yet a finding.")

@@ -109,3 +109,19 @@ def test_range_tail_is_exact():
         range_tail(1, 1.0, 1.0)
     with pytest.raises(ValueError, match="std must be positive, got 0"):
         range_tail(3, 0.0, 1.0)
+
+
+def test_largest_abs_quantile_is_exact():
+    from gmmlib.stats import largest_abs_quantile
+
+    assert largest_abs_quantile(1) == pytest.approx(scipy_stats.norm.ppf(0.975), rel=1e-12)  # 1.96
+    rng = np.random.default_rng(0)
+    for n in (3, 8):
+        largest = np.abs(rng.standard_normal((200_000, n))).max(axis=1)
+        x = largest_abs_quantile(n)
+        assert (largest > x).mean() == pytest.approx(0.05, abs=0.002)
+    assert largest_abs_quantile(8, 0.5) < largest_abs_quantile(8) < largest_abs_quantile(20)
+    with pytest.raises(ValueError, match="at least 1 draw, got 0"):
+        largest_abs_quantile(0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1, got 1"):
+        largest_abs_quantile(3, 1)
