@@ -49,7 +49,10 @@ def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None)
         f"* **Our gains** ({preset} preset): "
         + ", ".join(f"{r['label']} {r['gain']:+.2f} ({_seeds(r['pairs'])}{_paper(r['paper_gain'])})" for r in rows)
         + f". The seed noise of one gain is {noise:.2f} points (the headline's {noise_seeds} seeds of the ViT), "
-        "so these are " + ", ".join(f"{abs(r['gain']) / noise:.1f}" for r in rows) + " times the noise."
+        "so these are "
+        + ", ".join(f"{abs(_in_noise(r, noise)):.1f}" for r in rows)
+        + " times the noise"
+        + (" (of a mean over n seeds: the noise divided by √n)." if any(r["pairs"] > 1 for r in rows) else ".")
     ]
     vit = [r for r in rows if r["label"] == label({"model": "vit", "mask": "gmm", "pool": "gap"})]
     if vit and vit[0]["pairs"] == 1 and noise_seeds > 1:
@@ -83,6 +86,11 @@ def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None)
 
 def _seeds(pairs: int) -> str:
     return "one seed" if pairs == 1 else f"{pairs} seeds"
+
+
+def _in_noise(row: Dict[str, Any], noise: float) -> float:
+    """A row's gain in units of its own noise: a gain's seed std, divided by √n for a mean of n seeds."""
+    return row["gain"] / (noise / math.sqrt(row["pairs"]))
 
 
 def _paper(gain: float) -> str:
@@ -134,13 +142,15 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
     out.rows, noise = list(rows.values()), out.noise
     out.limit = largest_abs_quantile(len(rows))
     out.one_seed = all(r["pairs"] == 1 for r in out.rows)
-    out.beyond = [lab for lab, r in rows.items() if abs(r["gain"]) / noise > out.limit]
+    out.beyond = [lab for lab, r in rows.items() if abs(_in_noise(r, noise)) > out.limit]
     out.text = (
         ("* **Each run is one seed**" if out.one_seed else "* **Seeds as in the tables**")
         + f" ({', '.join(dict.fromkeys(presets))} preset). Gains over the unmasked ViT, in points and in units "
         f"of the seed noise of one gain ({noise:.2f}, from the headline's "
-        f"{len(summary['paired_gain_best_top1']['values'])} seeds): "
-        + ", ".join(f"{lab} {r['gain']:+.2f} ({r['gain'] / noise:+.1f})" for lab, r in rows.items())
+        f"{len(summary['paired_gain_best_top1']['values'])} seeds"
+        + ("" if out.one_seed else "; divided by √n for a mean of n seeds")
+        + "): "
+        + ", ".join(f"{lab} {r['gain']:+.2f} ({_in_noise(r, noise):+.1f})" for lab, r in rows.items())
         + f". Among {len(rows)} gains of pure noise, the largest lies beyond {out.limit:.1f} times the noise in "
         "only 5 % of draws (`gmmlib.stats.largest_abs_quantile`)"
     )

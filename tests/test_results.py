@@ -581,7 +581,7 @@ def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tm
     assert lines[0].startswith(
         f"* **Our gains** (cpu preset): GMM-Swin -1.00 (one seed; paper {swin_paper:+.2f}), GMM-CaiT +0.40 (2 seeds;"
     )
-    assert "so these are 2.0, 0.8 times the noise." in lines[0]
+    assert "so these are 2.0, 1.1 times the noise (of a mean over n seeds: the noise divided by √n)." in lines[0]
     assert "GMM-ViT's row" not in lines[0]  # no ViT row here
     # fake records lead by the same amount every epoch: the masked Swin is below in both epochs of seed 0
     assert lines[-1].startswith("* **In the curves** (seed 0), the masked model's test top-1 is below its baseline's")
