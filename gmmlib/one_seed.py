@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .findings import families_with_seeds
 from .models.registry import display_name
@@ -35,16 +35,14 @@ def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None)
     headline (for the noise) are recorded.
     """
     preset = preset_of(experiment, results)
-    noise_preset = preset_of("headline", results) or "cpu"
-    summary = headline(results, preset=noise_preset)
-    noise = summary["paired_gain_best_top1"]["std"] if summary else float("nan")
+    gain, noise = _headline_gain(results)
     if preset is None or not noise > 0:
         return []
     table = compare(experiment, results, preset)
     rows = table[table["gain"].notna()].to_dict("records")
     if not rows:
         return []
-    noise_seeds = len(summary["paired_gain_best_top1"]["values"])
+    noise_seeds = len(gain["values"])
     lines = [
         f"* **Our gains** ({preset} preset): "
         + ", ".join(f"{r['label']} {r['gain']:+.2f} ({_seeds(r['pairs'])}{_paper(r['paper_gain'])})" for r in rows)
@@ -56,7 +54,6 @@ def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None)
     ]
     vit = [r for r in rows if r["label"] == label({"model": "vit", "mask": "gmm", "pool": "gap"})]
     if vit and vit[0]["pairs"] == 1 and noise_seeds > 1:
-        gain = summary["paired_gain_best_top1"]
         lines[0] += (
             f" GMM-ViT's row is one of the `headline` experiment's seeds; over all {noise_seeds} of them its gain "
             f"is {gain['mean']:+.2f} (95 % interval {interval_text(*gain['interval'])})."
@@ -82,6 +79,14 @@ def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None)
             + "; one seed per curve, so this describes the figure, not a finding."
         )
     return lines
+
+
+def _headline_gain(results: Optional[str | Path]) -> Tuple[Dict[str, Any], float]:
+    """The headline's paired gain (at the preset the book shows) and its seed std, the noise a gain is
+    read against; ``({}, nan)`` until the headline is recorded."""
+    summary = headline(results, preset=preset_of("headline", results) or "cpu")
+    gain = summary["paired_gain_best_top1"] if summary else {}
+    return gain, gain["std"] if gain else float("nan")
 
 
 def _seeds(pairs: int) -> str:
@@ -125,8 +130,8 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
     (:func:`gmmlib.stats.largest_abs_quantile`). Chapter 9 reads the decays and biases so. Its ``text``
     is empty until a masked run and the headline (for the noise) are recorded.
     """
-    summary = headline(results, preset=preset_of("headline", results) or "cpu")
-    out = NoiseReading(noise=summary["paired_gain_best_top1"]["std"] if summary else float("nan"))
+    gain, noise = _headline_gain(results)
+    out = NoiseReading(noise=noise)
     rows: Dict[str, Dict[str, Any]] = {}
     presets = []
     for experiment in experiments:
@@ -147,7 +152,7 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
         ("* **Each run is one seed**" if out.one_seed else "* **Seeds as in the tables**")
         + f" ({', '.join(dict.fromkeys(presets))} preset). Gains over the unmasked ViT, in points and in units "
         f"of the seed noise of one gain ({noise:.2f}, from the headline's "
-        f"{len(summary['paired_gain_best_top1']['values'])} seeds"
+        f"{len(gain['values'])} seeds"
         + ("" if out.one_seed else "; divided by √n for a mean of n seeds")
         + "): "
         + ", ".join(f"{lab} {r['gain']:+.2f} ({_in_noise(r, noise):+.1f})" for lab, r in rows.items())
