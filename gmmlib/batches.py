@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -36,9 +36,17 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(s)
 
 
-def epoch_order(seed: int, n: int, passes: int) -> Tuple[torch.Generator, torch.Tensor]:
+def epoch_order(seed: int, n: int, passes: int, length: Optional[int] = None) -> Tuple[torch.Generator, torch.Tensor]:
+    """One epoch's visiting order over ``n`` images: ``passes`` permutations drawn from a generator seeded by ``seed``.
+
+    With ``length`` (images per epoch, for a subset smaller than the training set) as many
+    permutations as it takes, cut at ``length``; for the whole set it is the same order.
+    """
+    if length is not None:
+        passes = -(-length // n)
     gen = torch.Generator().manual_seed(seed)
-    return gen, torch.cat([torch.randperm(n, generator=gen) for _ in range(passes)])
+    order = torch.cat([torch.randperm(n, generator=gen) for _ in range(passes)])
+    return gen, order if length is None else order[:length]
 
 
 def rank_order(order: torch.Tensor, batch_size: int, ddp: Distributed) -> torch.Tensor:
@@ -51,7 +59,16 @@ def rank_order(order: torch.Tensor, batch_size: int, ddp: Distributed) -> torch.
     return batches[:, ddp.rank * per_rank : (ddp.rank + 1) * per_rank].reshape(-1)
 
 
-def cpu_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed) -> Batches:
+def cpu_batches(
+    run_config: RunConfig,
+    preset: Preset,
+    x,
+    y,
+    device: torch.device,
+    ddp: Distributed,
+    images_per_epoch: Optional[int] = None,
+) -> Batches:
+    """Batches from DataLoader workers applying torchvision's transforms (the "workers" data path)."""
     dataset = gdata.ArrayDataset(
         x,
         y,
@@ -62,7 +79,7 @@ def cpu_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.devic
 
     def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         seed = epoch_seed(run_config.seed, epoch)
-        gen, order = epoch_order(seed, len(dataset), preset.passes_per_epoch)
+        gen, order = epoch_order(seed, len(dataset), preset.passes_per_epoch, images_per_epoch)
         loader = DataLoader(
             dataset,
             batch_size=preset.batch_size // ddp.world_size,
@@ -80,7 +97,16 @@ def cpu_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.devic
     return batches
 
 
-def device_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.device, ddp: Distributed) -> Batches:
+def device_batches(
+    run_config: RunConfig,
+    preset: Preset,
+    x,
+    y,
+    device: torch.device,
+    ddp: Distributed,
+    images_per_epoch: Optional[int] = None,
+) -> Batches:
+    """Batches augmented in large chunks on the device (the "batched" data path)."""
     augment = gdata.BatchedAugment(
         gdata.get_info(run_config.dataset), autoaugment=preset.autoaugment, random_erasing=preset.random_erasing
     )
@@ -88,7 +114,7 @@ def device_batches(run_config: RunConfig, preset: Preset, x, y, device: torch.de
 
     def batches(epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         seed = epoch_seed(run_config.seed, epoch)
-        _, order = epoch_order(seed, len(loader), preset.passes_per_epoch)  # the CPU path's order
+        _, order = epoch_order(seed, len(loader), preset.passes_per_epoch, images_per_epoch)  # the workers' order
         return loader.epoch(rank_order(order, preset.batch_size, ddp), seed + ddp.rank)
 
     return batches

@@ -104,6 +104,8 @@ def _train(args: argparse.Namespace) -> int:
         preset=args.preset,
         seed=args.seed,
         epochs=args.epochs,
+        data_path=args.data_pipeline or "batched",
+        train_size=args.train_size,
     )
     config.validate()
     device = _device(args.device)
@@ -111,7 +113,7 @@ def _train(args: argparse.Namespace) -> int:
     check_folder_writable(out, "--out")
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise CommandError(f"{out / 'checkpoint.pt'} exists: pass --resume to continue it, or choose another --out")
-    extra = {k: v for k, v in (("compile", args.compile), ("data_pipeline", args.data_pipeline)) if v is not None}
+    extra = {"compile": args.compile} if args.compile is not None else {}
     with _no_empty_folder(out):
         result = train(
             config, out, resume=args.resume, root=args.data, device=device, progress=not args.no_progress, **extra
@@ -257,7 +259,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
     from .config import PRESETS
-    from .runtime import DATA_PIPELINES
+    from .config import DATA_PATHS
 
     p = _Parser(prog="gmmlib", description="Locality masks for ViTs on small data.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -268,7 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     common.add_argument(
-        "--data-pipeline", default=None, choices=DATA_PIPELINES, help="where augmentation runs (default: auto)"
+        "--data-pipeline",
+        default=None,
+        choices=[*DATA_PATHS, "gpu", "cpu", "auto"],
+        help="batched: the whole split augmented in chunks on the device (default); workers: DataLoader "
+        "workers with PIL transforms (the old names gpu, cpu, auto mean batched, workers, batched)",
     )
     common.add_argument(
         "--compile",
@@ -285,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default="cifar10")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    t.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        help="train on a nested class-balanced subset of this many images, for as many steps as on all of them",
+    )
     t.add_argument("--out", default=None, help="output folder (default: runs/<run name>)")
     t.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
     t.set_defaults(func=_train)

@@ -23,7 +23,18 @@ from . import data as gdata
 from .models import create_model, list_models
 from .options import non_default_options, normalise_mask_options
 
-__all__ = ["Preset", "PRESETS", "RunConfig", "config_key", "KEY_VERSION", "INIT_SCHEME", "RUN_FIELDS"]
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "RunConfig",
+    "config_key",
+    "KEY_VERSION",
+    "INIT_SCHEME",
+    "RUN_FIELDS",
+    "DATA_PATHS",
+    "data_path_name",
+    "SUBSET_SEED",
+]
 
 # Part of every key: bump it when what a key covers, or how it is normalised, changes, so
 # that old keys can never collide with new ones (the store's migration recomputes them).
@@ -33,6 +44,31 @@ KEY_VERSION = 2
 # How masked models draw their random initial mask values (see RunConfig.init_scheme).
 INIT_SCHEME = 2
 INIT_SCHEMES = (1, 2)
+
+# How training batches are made and augmented. "batched": the split held as one uint8 tensor and
+# the whole recipe applied per image to large chunks at once (gmmlib.data.BatchedAugment), on the
+# GPU or the CPU; "workers": torchvision's PIL transforms in DataLoader worker processes. Every
+# record made before the data path was part of a run's key used the workers (on CPU), so a key
+# leaves the field out when it is "workers" and those records keep their keys.
+DATA_PATHS = ("batched", "workers")
+_DATA_PATH_ALIASES = {"gpu": "batched", "cpu": "workers", "auto": "batched"}  # the names records used before
+
+# The data seed of every training subset (RunConfig.train_size): drawn once, so the subsets are nested.
+SUBSET_SEED = 0
+
+
+def data_path_name(name: Optional[str]) -> str:
+    """The data path's name, old names read as new (``"gpu"`` -> ``"batched"``, ``"cpu"`` -> ``"workers"``).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name is None:
+        return "batched"
+    name = _DATA_PATH_ALIASES.get(name, name)
+    if name not in DATA_PATHS:
+        raise ValueError(f"unknown data path {name!r}; choose one of: {', '.join(DATA_PATHS)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -141,6 +177,13 @@ class RunConfig:
             backbone's draws; records made before scheme 2 have no ``init_scheme`` and
             read as 1. Part of a masked run's key; an unmasked run's init is the same under
             both, so its key leaves the field out.
+        data_path: ``"batched"`` (the default) or ``"workers"`` (see :data:`DATA_PATHS`); the old
+            names ``"gpu"``/``"cpu"`` are read as these.
+        train_size: train on a class-balanced subset of this many training images (None: all of
+            them). The number of optimiser steps stays that of the whole training set (an epoch
+            is still one pass's worth of steps over all of it), so only the number of distinct
+            images changes; subsets of one data set are nested (:func:`gmmlib.data.subset_indices`
+            with :data:`SUBSET_SEED`).
     """
 
     model: str = "vit"
@@ -153,6 +196,13 @@ class RunConfig:
     epochs: Optional[int] = None
     model_options: Dict[str, Any] = field(default_factory=dict)
     init_scheme: int = INIT_SCHEME
+    data_path: str = "batched"
+    train_size: Optional[int] = None
+
+    def full_train_size(self) -> int:
+        """Images in the training set before any ``train_size`` subset: the preset's limit, or the whole split."""
+        limit = PRESETS[self.preset].train_limit if self.preset in PRESETS else None
+        return limit if limit is not None else gdata.get_info(self.dataset).expected_count("train")
 
     def validate(self) -> None:
         """Raise a clear ValueError for an unknown name or an impossible value."""
@@ -169,6 +219,19 @@ class RunConfig:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
         if self.init_scheme not in INIT_SCHEMES:
             raise ValueError(f"init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
+        self.data_path = data_path_name(self.data_path)
+        if self.train_size is not None:
+            full = self.full_train_size()
+            classes = gdata.get_info(self.dataset).num_classes
+            if (
+                not isinstance(self.train_size, int)
+                or isinstance(self.train_size, bool)
+                or not classes <= self.train_size <= full
+            ):
+                raise ValueError(
+                    f"train_size must be an int from {classes} (one image per class) to {full:,} "
+                    f"(the whole training set), got {self.train_size!r}"
+                )
         from .models.registry import check_pool
 
         check_pool(self.model, self.pool)  # a pooling the family does not offer
@@ -223,6 +286,9 @@ class RunConfig:
         d["preset_values"] = self.get_preset().as_dict()
         d["mask_options"] = self.normalised_mask_options()
         d["architecture"] = self.architecture()
+        d["train_size"] = self.train_size if self.train_size is not None else self.full_train_size()
+        if d["train_size"] != self.full_train_size():
+            d["train_subset_seed"] = SUBSET_SEED
         return d
 
     def key(self) -> str:
@@ -237,7 +303,10 @@ class RunConfig:
             options = dict(self.mask_options)
         parts = [self.model, self.mask or "none"]
         parts += [f"{k}{v}" for k, v in sorted(options.items())]
-        parts += [self.pool or "default", self.dataset, f"s{self.seed}"]
+        parts += [self.pool or "default", self.dataset]
+        if self.train_size is not None and self.preset in PRESETS and self.train_size != self.full_train_size():
+            parts.append(f"n{self.train_size}")
+        parts.append(f"s{self.seed}")
         return "-".join(str(p).replace("_", "").replace("/", "").replace(" ", "") for p in parts)
 
     @classmethod
@@ -252,6 +321,12 @@ class RunConfig:
         config = cls(**{f: recorded[f] for f in RUN_FIELDS if f in recorded})
         if "init_scheme" not in recorded:
             config.init_scheme = 1 if config.mask is not None else INIT_SCHEME
+        if "data_path" not in recorded:  # made before the data path was part of the config: the record says
+            config.data_path = data_path_name(
+                result.get("data_pipeline", "workers") if "config" in result else "workers"
+            )
+        else:
+            config.data_path = data_path_name(config.data_path)
         config.mask_options = dict(config.mask_options or {})
         config.model_options = dict(config.model_options or {})
         arch = recorded.get("architecture")
@@ -291,9 +366,16 @@ def config_key(resolved: Mapping[str, Any]) -> str:
 
     A 12-hex-digit hash of the configuration with its mask options normalised and
     :data:`KEY_VERSION`, so a recorded run's key can be recomputed from its record alone.
+    Fields added after runs were recorded leave the hash at their old value, so those
+    records keep their keys: ``data_path`` when it is ``"workers"``, ``train_size`` when it
+    is the whole training set.
     """
     d = dict(resolved)
     d["mask_options"] = normalise_mask_options(d.get("mask"), d.get("mask_options"))
+    if data_path_name(d.pop("data_path", "workers")) != "workers":
+        d["data_path"] = data_path_name(resolved["data_path"])
+    if "train_subset_seed" not in d:  # the whole training set
+        d.pop("train_size", None)
     d["key_version"] = KEY_VERSION
     blob = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from .config import PRESETS, RunConfig
 from .data.registry import PAPER_DATASETS
@@ -38,6 +38,13 @@ __all__ = [
 
 _SEEDS3 = (0, 1, 2)
 _SEEDS5 = (0, 1, 2, 3, 4)
+# Recorded on the DataLoader workers at the cpu preset, before the batched path became its default.
+_WORKERS = {"cpu": "workers"}
+# The data-size experiment: nested class-balanced subsets of CIFAR-10's 50,000 training images, the
+# two ends first so that a queue cut short still has the widest span.
+TRAIN_SIZES = (2_500, 50_000, 10_000, 5_000, 25_000)
+# The other priors the book teaches, trained at the two ends of the data-size axis.
+_PRIORS = ({"mask": "elm"}, {"mask": "retnet", "distance": "manhattan"}, {"mask": "alibi2d"})
 # Experiment 1's grid is the paper's table: its families and data sets, in its order (the registries own both).
 _FAMILIES = PAPER_FAMILIES
 _DATASETS = PAPER_DATASETS
@@ -53,26 +60,59 @@ class Experiment:
         grid: the runs, as RunConfig keyword dicts (preset is added at run time).
         weights: filter (see :func:`matches`) of the runs whose final weights the store
             keeps because a chapter loads them; None keeps none.
+        data_paths: the data path of the grid's runs per preset, where it is not the default
+            ``"batched"``: the experiments recorded before the batched path became the CPU default
+            keep ``"workers"`` at the cpu preset, so that every run of a comparison has one data path.
     """
 
     name: str
     title: str
     grid: Callable[[], List[Dict[str, Any]]]
     weights: Optional[str] = None
+    data_paths: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def configs(self, preset: str, dataset: Optional[str] = None) -> List[RunConfig]:
         """The runs of this experiment under ``preset`` (all on ``dataset`` if given)."""
         configs, seen = [], set()
+        path = {"data_path": self.data_paths[preset]} if preset in self.data_paths else {}
         for kw in self.grid():
-            config = RunConfig(preset=preset, **{**kw, **({"dataset": dataset} if dataset else {})})
+            kw = {**path, **kw, **({"dataset": dataset} if dataset else {})}
+            if kw.get("train_size") is not None:
+                kw["train_size"] = _scaled_train_size(kw["train_size"], preset, kw.get("dataset", "cifar10"))
+            config = RunConfig(preset=preset, **kw)
             if config.key() not in seen:
                 seen.add(config.key())
                 configs.append(config)
         return configs
 
 
+def _scaled_train_size(size: int, preset: str, dataset: str) -> int:
+    """A grid's subset size, written for a whole split, under a preset that trains on part of it (quick: 256
+    images) scaled by the same factor, to whole images per class, so that the grid runs there too."""
+    limit = PRESETS[preset].train_limit if preset in PRESETS else None
+    if limit is None:
+        return size
+    from .data.registry import get_info
+
+    info = get_info(dataset)
+    scaled = size * limit // info.expected_count("train") // info.num_classes * info.num_classes
+    return min(max(scaled, info.num_classes), limit)
+
+
 def _vit(mask: Optional[str] = None, pool: str = "gap", seed: int = 0, **mask_options) -> Dict[str, Any]:
     return dict(model="vit", mask=mask, pool=pool, dataset="cifar10", seed=seed, mask_options=mask_options)
+
+
+def _datasize_grid() -> List[Dict[str, Any]]:
+    """ViT and GMM-ViT at every size (5 seeds), then the other priors at the two ends (3 seeds)."""
+    runs = [{**_vit(mask, seed=s), "train_size": n} for s in _SEEDS5 for n in TRAIN_SIZES for mask in (None, "gmm")]
+    ends = (min(TRAIN_SIZES), max(TRAIN_SIZES))
+    for s in _SEEDS3:
+        for n in ends:
+            for prior in _PRIORS:
+                options = {k: v for k, v in prior.items() if k != "mask"}
+                runs.append({**_vit(prior["mask"], seed=s, **options), "train_size": n})
+    return runs
 
 
 EXPERIMENTS: Dict[str, Experiment] = {
@@ -83,6 +123,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
             "ViT vs GMM-ViT (K = 5), both with GAP pooling, CIFAR-10, 5 seeds",
             lambda: [_vit(mask, seed=s) for s in _SEEDS5 for mask in (None, "gmm")],
             weights="seed=0",  # chapter 8 rebuilds the seed-0 ViT and GMM-ViT from their weights
+            data_paths=_WORKERS,
         ),
         Experiment(
             "headline-paper",
@@ -99,6 +140,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 for m in _FAMILIES
                 for mask in (None, "gmm")
             ],
+            data_paths=_WORKERS,
         ),
         Experiment(
             "exp1-seeds",
@@ -111,6 +153,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 for s in _SEEDS3
                 for mask in (None, "gmm")
             ],
+            data_paths=_WORKERS,
         ),
         Experiment(
             "exp2-kernels",
@@ -121,6 +164,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 [_vit(None, seed=s) for s in _SEEDS3]
                 + [_vit("gmm", seed=s, num_kernels=k) for k in (1, 2, 3, 4, 5, 8, 10) for s in _SEEDS3]
             ),
+            data_paths=_WORKERS,
         ),
         Experiment(
             "exp2-init",
@@ -129,6 +173,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 [_vit(None, seed=s) for s in _SEEDS3]
                 + [_vit("gmm", seed=s, init=i) for i in ("official", "identity", "zeros", "local") for s in _SEEDS3]
             ),
+            data_paths=_WORKERS,
         ),
         Experiment(
             "exp3",
@@ -137,11 +182,13 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 [_vit(None), _vit("gmm")]
                 + [dict(model=m, mask=mask, dataset="cifar10") for m in ("swin", "cait") for mask in (None, "gmm")]
             ),
+            data_paths=_WORKERS,
         ),
         Experiment(
             "elm",
             "No mask vs ELM vs GMM on ViT, CIFAR-10",
             lambda: [_vit(None), _vit("elm"), _vit("gmm")],
+            data_paths=_WORKERS,
         ),
         Experiment(
             "retnet",
@@ -156,16 +203,25 @@ EXPERIMENTS: Dict[str, Experiment] = {
                 ]
                 + [_vit("retnet", distance="causal")]
             ),
+            data_paths=_WORKERS,
         ),
         Experiment(
             "pooling",
             "The pooling confound: CLS vs GAP, each without and with GMM, on ViT, CIFAR-10",
             lambda: [_vit(mask, pool=p) for p in ("cls", "gap") for mask in (None, "gmm")],
+            data_paths=_WORKERS,
         ),
         Experiment(
             "beyond",
             "Beyond the paper: RMT decay, 2-D ALiBi and a Swin-style relative bias on ViT, CIFAR-10",
             lambda: [_vit(None), _vit("gmm"), _vit("retnet", distance="manhattan"), _vit("alibi2d"), _vit("relpos")],
+            data_paths=_WORKERS,
+        ),
+        Experiment(
+            "datasize",
+            "Where locality pays: ViT vs GMM-ViT (K = 5, GAP) on 2,500 to 50,000 CIFAR-10 training images at a "
+            "fixed number of steps, 5 seeds; ELM, RMT's decay and 2-D ALiBi at both ends, 3 seeds",
+            _datasize_grid,
         ),
     ]
 }

@@ -168,8 +168,10 @@ def environment(device: torch.device | str | None = None) -> Dict[str, Any]:
 
 
 def hardware_kind(record: Mapping[str, Any]) -> str:
-    """Where a run trained, as far as it changes the run: the device type and the data pipeline (e.g. ``"cpu"``,
-    ``"cuda, gpu pipeline"``). The key does not carry it, so a comparison is checked for it (one kind throughout)."""
+    """Where a run trained, as far as it changes the run: the device type and the data path (e.g.
+    ``"cpu, workers"``, ``"cuda, batched"``), so that a comparison is checked for one kind throughout."""
+    from .config import data_path_name
+
     device = str((record.get("hardware") or {}).get("device", "cpu")).split(":")[0]
-    pipeline = record.get("data_pipeline") or "cpu"
-    return device if pipeline == "cpu" else f"{device}, {pipeline} pipeline"
+    path = (record.get("config") or {}).get("data_path") or record.get("data_pipeline") or "workers"
+    return f"{device}, {data_path_name(path)}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .config import PRESETS, RunConfig
+from .config import PRESETS, RunConfig, data_path_name
 from .experiments import (
     get_experiment,
     keeps_weights,
@@ -182,7 +182,7 @@ def run_experiment(
             with ``cpu_count // parallel`` torch threads; each run is seeded, checkpointed,
             resumed and recorded as if it ran alone.
         compile: ``torch.compile`` the models (None: train()'s default).
-        data_pipeline: "auto", "cpu" or "gpu" (None: train()'s default).
+        data_pipeline: the data path, which must be the grid's own (it is part of every run's key); None: the grid's.
         shard: ``(i, n)``: train only the runs at positions ``p`` of the (filtered) grid with
             ``p % n == i``, so that n machines (a Slurm job array, n Colab sessions) share a grid
             without overlap, whatever each one has already finished; runs recorded by any
@@ -204,6 +204,15 @@ def run_experiment(
     configs = [c for c in experiment.configs(preset, dataset) if matches(c, only)]
     if not configs:
         raise ValueError(f"filter {only!r} matches no run of {name!r}")
+    if data_pipeline is not None:
+        path = data_path_name(data_pipeline)
+        other = sorted({c.data_path for c in configs} - {path})
+        if other:  # the path is part of each run's key: the grid would never list what this trained
+            raise ValueError(
+                f"experiment {name!r} runs on the {' and '.join(other)} data path at the {preset} preset; "
+                f"--data-pipeline {data_pipeline} would train runs its grid does not list (leave it out)"
+            )
+        data_pipeline = None
     mine = {c.key() for c in shard_of(configs, shard)}
     # Under torchrun every rank runs this loop and trains the same runs together; rank 0 alone writes.
     world, lead = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import distributed as dist
 
-from .config import Preset
+from .config import DATA_PATHS, Preset, data_path_name
 
 __all__ = [
     "DATA_PIPELINES",
@@ -23,7 +23,7 @@ __all__ = [
     "resolve_device",
 ]
 
-DATA_PIPELINES = ("auto", "cpu", "gpu")
+DATA_PIPELINES = DATA_PATHS  # the old name
 
 
 def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
@@ -49,12 +49,9 @@ def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
 
 
 def resolve_data_pipeline(pipeline: Optional[str], device: torch.device) -> str:
-    """``"gpu"`` (augment on the device) or ``"cpu"`` (DataLoader workers); ``auto``/None: gpu on CUDA."""
-    if pipeline in (None, "auto"):
-        return "gpu" if device.type == "cuda" else "cpu"
-    if pipeline not in DATA_PIPELINES:
-        raise ValueError(f"unknown data pipeline {pipeline!r}; choose one of: {', '.join(DATA_PIPELINES)}")
-    return pipeline
+    """``"batched"`` (augment large chunks on the device, the default) or ``"workers"`` (DataLoader
+    workers); the old names ``"gpu"``, ``"cpu"`` and ``"auto"`` are read as these. ValueError for any other."""
+    return data_path_name(pipeline)
 
 
 def resolve_compile(compile: Optional[bool], device: torch.device, preset: Preset) -> bool:

@@ -10,10 +10,15 @@ of three passes each. The presets that scale it live in :mod:`gmmlib.config`.
 :func:`setup` (data, model, optimiser, schedule, resume), :func:`run_epoch` (one epoch of
 steps, then :func:`evaluate`), :func:`save_checkpoint` and :func:`result_record`.
 
-Two data paths feed the same steps. ``"cpu"``: torchvision's transforms on PIL images in
-DataLoader workers. ``"gpu"``: the training split held on the device and augmented there in
-large chunks (:class:`gmmlib.data.DeviceLoader`); chosen by default on CUDA. On CUDA the
-paper preset also compiles the model by default (CUDA graphs, fused AdamW, bf16 autocast).
+Two data paths feed the same steps (``RunConfig.data_path``, part of the run's key).
+``"batched"`` (the default): the training split held as one uint8 tensor on the device and the
+whole recipe applied per image to large chunks at once (:class:`gmmlib.data.DeviceLoader`), on a
+GPU or on the CPU. ``"workers"``: torchvision's transforms on PIL images in DataLoader workers
+(the path of the runs recorded before). On CUDA the paper preset also compiles the model by
+default (CUDA graphs, fused AdamW, bf16 autocast).
+
+With ``RunConfig.train_size`` a run trains on a nested class-balanced subset of the training
+set for the same number of steps as on all of it.
 
 Each epoch starts from RNG states derived from (seed, epoch) alone, and a checkpoint
 is written atomically at every epoch end, so a run killed at any moment and resumed
@@ -27,6 +32,8 @@ resumes with any N.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
 import time
 import warnings
@@ -47,7 +54,7 @@ from tqdm.auto import tqdm
 from . import data as gdata
 from .batches import cpu_batches, device_batches, epoch_seed
 from .checkpoint import load_checkpoint
-from .config import PRESETS, Preset, RunConfig
+from .config import PRESETS, SUBSET_SEED, Preset, RunConfig, data_path_name
 from .cost import profile
 from .data.batched_augment import normalize
 from .provenance import check_folder_writable, environment, save_torch, write_json
@@ -171,7 +178,7 @@ def setup(
     if preset.batch_size % ddp.world_size:
         raise ValueError(f"the batch of {preset.batch_size} does not split over {ddp.world_size} processes")
     dev = resolve_device(f"cuda:{ddp.local_rank}" if ddp.backend == "nccl" else device)
-    pipeline = resolve_data_pipeline(data_pipeline, dev)
+    pipeline = resolve_data_pipeline(config.data_path if data_pipeline is None else data_pipeline, dev)
     compiled = resolve_compile(compile, dev, preset)
     out_dir = Path(out_dir)
     check_folder_writable(out_dir, "output folder")
@@ -190,11 +197,16 @@ def setup(
     x_train, y_train = gdata.load_arrays(config.dataset, "train", root, limit=preset.train_limit)
     x_test, y_test = gdata.load_arrays(config.dataset, "test", root, limit=preset.test_limit)
     test_images = normalize(torch.from_numpy(x_test).permute(0, 3, 1, 2), info.mean, info.std)
-    steps_per_epoch = (len(x_train) * preset.passes_per_epoch) // preset.batch_size
+    # the steps of the whole training set, whatever the subset: only the number of distinct images varies
+    images_per_epoch = len(x_train) * preset.passes_per_epoch
+    steps_per_epoch = images_per_epoch // preset.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(x_train)} training images give no full batch of {preset.batch_size}")
-    make_batches = device_batches if pipeline == "gpu" else cpu_batches
-    batches = make_batches(config, preset, x_train, y_train, dev, ddp)
+    if config.train_size is not None and config.train_size < len(x_train):
+        chosen = gdata.subset_indices(y_train, config.train_size, SUBSET_SEED)
+        x_train, y_train = x_train[chosen], y_train[chosen]
+    make_batches = device_batches if pipeline == "batched" else cpu_batches
+    batches = make_batches(config, preset, x_train, y_train, dev, ddp, images_per_epoch)
 
     cost = profile(model, info.image_size)
     model.to(dev)
@@ -354,6 +366,23 @@ def mask_parameters(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def _data_source(config: RunConfig, root: Optional[str | Path]) -> Dict[str, Any]:
+    """The data files (by name, size and sha256) and, for a subset, what rebuilds it exactly."""
+    source = gdata.portable_source(gdata.describe_source(config.dataset, root))
+    if config.train_size is not None and config.train_size < config.full_train_size():
+        _, y = gdata.load_arrays(config.dataset, "train", root, limit=PRESETS[config.preset].train_limit)
+        chosen = gdata.subset_indices(y, config.train_size, SUBSET_SEED)
+        source["train_subset"] = {
+            "size": config.train_size,
+            "of": len(y),
+            "seed": SUBSET_SEED,
+            "rule": "gmmlib.data.subset_indices(labels, size, seed): the first `size` of a class round-robin "
+            "over per-class permutations, so every subset contains the smaller ones",
+            "indices_sha256": hashlib.sha256(np.sort(chosen).astype("<i8").tobytes()).hexdigest(),
+        }
+    return source
+
+
 def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[str, Any]:
     """The finished run as a result dict: configuration, history, top-1, cost, learned masks, provenance."""
     tops = [h["test_top1"] for h in run.history]
@@ -367,7 +396,7 @@ def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[s
         "wall_seconds": sum(h["epoch_seconds"] for h in run.history),
         "cost": run.cost,
         "mask_parameters": mask_parameters(run.model),
-        "data_source": gdata.describe_source(run.config.dataset, root),
+        "data_source": _data_source(run.config, root),
         "data_pipeline": run.data_pipeline,
         "compiled": run.compiled,
         "precision": "bf16 autocast" if run.device.type == "cuda" else "float32",  # the official code: float32
@@ -400,7 +429,8 @@ def train(
         device: "cpu", "cuda", ... (default: CUDA when available).
         progress: show tqdm bars.
         compile: ``torch.compile`` the training step (None: on CUDA for the paper preset).
-        data_pipeline: "cpu", "gpu" or "auto"/None (gpu on CUDA); recorded in the result.
+        data_pipeline: override ``config.data_path`` ("batched" or "workers"; the old names "gpu"/"cpu"
+            are read as these); recorded in the result, and part of the key of the run it records.
         on_epoch: called with each epoch's metrics.
 
     Returns:
@@ -410,7 +440,9 @@ def train(
         ValueError: a bad config, device, pipeline, output folder or checkpoint (before any data loads).
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
     """
-    run = setup(config, out_dir, resume, root, device, compile, data_pipeline)
+    if data_pipeline is not None:
+        config = dataclasses.replace(config, data_path=data_path_name(data_pipeline))
+    run = setup(config, out_dir, resume, root, device, compile)
     lead = run.distributed.rank == 0
     progress = progress and lead
     for epoch in range(run.start_epoch, run.preset.epochs):

@@ -62,7 +62,8 @@ def test_mask_option_booleans_parse_strictly(capsys, tmp_path):
     assert rc == 0
     result = json.loads((tmp_path / "o" / "result.json").read_text())
     assert result["config"]["mask_options"]["truncate_like_official"] is False
-    assert result["data_pipeline"] == "cpu" and result["compiled"] is False  # passed through to train()
+    assert result["data_pipeline"] == "workers" and result["compiled"] is False  # passed through to train()
+    assert result["config"]["data_path"] == "workers"
     assert result["name"] == "vit-gmm-default-synthetic-s0"  # the default, so the default run
     line = fails(capsys, "train", *SYNTHETIC, "--mask", "gmm", "--mask-option", "truncate_like_official=Flase")
     assert "truncate_like_official='Flase'" in line and "true or false" in line

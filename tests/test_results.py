@@ -327,19 +327,21 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
 
     _noise_of_one_gain(tmp_path)
     table = results.compare("headline", tmp_path)
-    assert set(table["hardware"]) == {"cpu"} and not table["mixed_hardware"].any()
+    assert set(table["hardware"]) == {"cpu, batched"} and not table["mixed_hardware"].any()
     assert list(zip(table["label"], table["mask"])) == [("ViT (GAP)", "none"), ("GMM-ViT (GAP)", "gmm")]
-    assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu." in evidence.caveats(tmp_path)
+    assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu, batched." in evidence.caveats(
+        tmp_path
+    )
     gpu = fake_record(RunConfig(mask="gmm", pool="gap", seed=7), data_pipeline="gpu")
     gpu["hardware"] = {**gpu["hardware"], "device": "cuda:0", "gpu": "H200"}
-    assert hardware_kind(gpu) == "cuda, gpu pipeline"
+    assert hardware_kind(gpu) == "cuda, batched"
     store = Store(tmp_path)
     store.put(gpu)
     store.put(fake_record(RunConfig(pool="gap", seed=7)))
     store.add("headline", [gpu["key"], RunConfig(pool="gap", seed=7).key()])
     row = results.compare("headline", tmp_path).set_index("label").loc["GMM-ViT (GAP)"]
-    assert row["hardware"] == "cpu + cuda, gpu pipeline" and row["mixed_hardware"]
-    assert "* **Hardware.** GMM-ViT (GAP) (headline: cpu + cuda, gpu pipeline) pair runs trained on different" in (
+    assert row["hardware"] == "cpu, batched + cuda, batched" and row["mixed_hardware"]
+    assert "* **Hardware.** GMM-ViT (GAP) (headline: cpu, batched + cuda, batched) pair runs trained on different" in (
         evidence.caveats(tmp_path)
     )
 

@@ -82,7 +82,7 @@ def test_the_cli_runs_a_shard_and_merges(tmp_path, capsys):
     assert "copied 1 record(s)" in capsys.readouterr().out
     record = next(iter(Store(tmp_path / "s2").keys()))
     other = Store(tmp_path / "s2").get(record)
-    other["data_pipeline"] = "gpu"
+    other["hardware"] = {**other["hardware"], "device": "cuda:0"}  # the same run trained on other hardware
     Store(tmp_path / "elsewhere").put(other)
     assert cli.main(["merge", str(tmp_path / "elsewhere"), "--results", str(tmp_path / "all")]) == 0
     assert "note: kept this folder's record of 1 key(s) that a source holds as another run" in capsys.readouterr().out

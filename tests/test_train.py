@@ -157,26 +157,29 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_both_data_pipelines_walk_the_same_order(tmp_path):
-    """The gpu path (DeviceLoader, here on CPU tensors) and the cpu path (DataLoader) see the same
-    images in the same order each epoch; only the augmentation draws differ."""
-    config = RunConfig(dataset="synthetic", preset="quick")
-    runs = {p: train_mod.setup(config, tmp_path / p, data_pipeline=p) for p in ("cpu", "gpu")}
+def test_both_data_paths_walk_the_same_order(tmp_path):
+    """The batched path (DeviceLoader, here on CPU tensors) and the workers path (DataLoader) see the
+    same images in the same order each epoch; only the augmentation draws differ."""
+    runs = {
+        p: train_mod.setup(RunConfig(dataset="synthetic", preset="quick", data_path=p), tmp_path / p)
+        for p in ("workers", "batched")
+    }
     for epoch in (0, 1):
         labels = {p: torch.cat([y for _, y in run.batches(epoch)]) for p, run in runs.items()}
-        assert torch.equal(labels["cpu"], labels["gpu"])
-        assert len(labels["cpu"]) == runs["cpu"].steps_per_epoch * PRESETS["quick"].batch_size
-    x_cpu, _ = next(iter(runs["cpu"].batches(0)))
-    x_gpu, _ = next(iter(runs["gpu"].batches(0)))
+        assert torch.equal(labels["workers"], labels["batched"])
+        assert len(labels["workers"]) == runs["workers"].steps_per_epoch * PRESETS["quick"].batch_size
+    x_cpu, _ = next(iter(runs["workers"].batches(0)))
+    x_gpu, _ = next(iter(runs["batched"].batches(0)))
     assert x_cpu.shape == x_gpu.shape and x_gpu.dtype == torch.float32
-    assert not (tmp_path / "cpu").exists(), "setup writes nothing"
+    assert not (tmp_path / "workers").exists(), "setup writes nothing"
 
 
-def test_gpu_pipeline_trains_and_is_recorded(tmp_path):
+def test_batched_path_trains_and_is_recorded(tmp_path):
     result = train(
         RunConfig(dataset="synthetic", preset="quick"), tmp_path / "run", progress=False, data_pipeline="gpu"
     )
-    assert result["data_pipeline"] == "gpu" and result["compiled"] is False
+    assert result["data_pipeline"] == "batched" and result["compiled"] is False  # the old name, read as the new
+    assert result["config"]["data_path"] == "batched" and result["key"] == RunConfig.from_result(result).key()
     assert result["history"][-1]["train_loss"] < result["history"][0]["train_loss"] + 0.5
     weights = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
@@ -185,14 +188,15 @@ def test_gpu_pipeline_trains_and_is_recorded(tmp_path):
 
 def test_defaults_for_pipeline_and_compile():
     cpu, quick, paper = torch.device("cpu"), PRESETS["quick"], PRESETS["paper"]
-    assert train_mod.resolve_data_pipeline(None, cpu) == "cpu"
-    assert train_mod.resolve_data_pipeline("auto", torch.device("cuda")) == "gpu"
-    assert train_mod.resolve_data_pipeline("gpu", cpu) == "gpu"
+    assert train_mod.resolve_data_pipeline(None, cpu) == "batched"
+    assert train_mod.resolve_data_pipeline("auto", torch.device("cuda")) == "batched"
+    assert train_mod.resolve_data_pipeline("gpu", cpu) == "batched"
+    assert train_mod.resolve_data_pipeline("cpu", cpu) == "workers"
     assert train_mod.resolve_compile(None, torch.device("cuda"), paper) is True
     assert train_mod.resolve_compile(None, torch.device("cuda"), quick) is False
     assert train_mod.resolve_compile(None, cpu, paper) is False
     assert train_mod.resolve_compile(False, torch.device("cuda"), paper) is False
-    with pytest.raises(ValueError, match="unknown data pipeline 'tpu'; choose one of: auto, cpu, gpu"):
+    with pytest.raises(ValueError, match="unknown data path 'tpu'; choose one of: batched, workers"):
         train_mod.resolve_data_pipeline("tpu", cpu)
 
 

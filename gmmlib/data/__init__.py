@@ -27,7 +27,7 @@ from .batched_augment import BatchedAugment
 from .cache import cache_dir
 from .device_loader import DeviceLoader
 from .info import CIFAR10_CLASSES, JPEG_NOTE, CorruptDataError, DataNotFoundError, DatasetInfo, data_root
-from .load import describe_source, load_arrays, subset
+from .load import describe_source, load_arrays, portable_source, subset, subset_indices
 from .registry import DATASETS, get_info
 from .transforms import ArrayDataset, build_transforms
 
@@ -47,5 +47,7 @@ __all__ = [
     "describe_source",
     "get_info",
     "load_arrays",
+    "portable_source",
     "subset",
+    "subset_indices",
 ]

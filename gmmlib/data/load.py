@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from .cache import cache_dir, cache_file, file_sha256, read_cache, write_cache
 from .info import CorruptDataError, DatasetInfo, PathLike, Source, data_root
 from .registry import get_info
 
-__all__ = ["load_arrays", "describe_source", "subset"]
+__all__ = ["load_arrays", "describe_source", "portable_source", "subset", "subset_indices"]
 
 
 def _locate(name: str, split: str, root: PathLike | None, download: bool) -> tuple[DatasetInfo, str, Source]:
@@ -131,6 +132,53 @@ def describe_source(
     return out
 
 
+def _round_robin(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every index, ordered round-robin over the classes (in a random class order), each class shuffled."""
+    classes = np.unique(y)
+    rank = np.empty(len(y), dtype=np.int64)  # position of each sample in a shuffled list of its class
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(y == c))
+        rank[idx] = np.arange(len(idx))
+    class_order = np.empty(int(classes.max()) + 1 if len(classes) else 0, dtype=np.int64)
+    class_order[classes] = rng.permutation(len(classes))
+    return np.lexsort((class_order[y], rank))
+
+
+def _check_subset(n_x: int, y: np.ndarray, n: int) -> None:
+    if n_x != len(y):
+        raise ValueError(f"x has {n_x} samples but y has {len(y)}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"subset size must be a positive int, got {n!r}")
+
+
+def portable_source(source: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`describe_source` dict for a record: the data named by file name, size and sha256, never by
+    where it lay on the machine that read it (no absolute path, no cache folder)."""
+    out = {k: v for k, v in source.items() if k not in ("path", "cache_dir")}
+    if source.get("path") is not None:
+        out["file"] = Path(source["path"]).name
+    return out
+
+
+def subset_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The indices of a class-balanced subset of ``n`` samples; subsets of one seed are nested.
+
+    The first ``n`` of a fixed round-robin over the classes (each class in a shuffled order), so
+    classes get ``n // C`` or ``n // C + 1`` samples and the subset of 2,500 lies inside that of 5,000.
+
+    Args:
+        y: Integer labels.
+        n: Number of samples wanted (all of them if ``n >= len(y)``).
+        seed: Random seed; the same seed gives nested subsets.
+
+    Raises:
+        ValueError: If ``n`` is not a positive int.
+    """
+    y = np.asarray(y)
+    _check_subset(len(y), y, n)
+    return _round_robin(y, np.random.default_rng(seed))[: min(n, len(y))]
+
+
 def subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic class-balanced, shuffled subset (never a prefix slice).
 
@@ -147,18 +195,7 @@ def subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndar
         ValueError: If ``n`` is not positive or ``x`` and ``y`` differ in length.
     """
     y = np.asarray(y)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
-    if n <= 0:
-        raise ValueError(f"subset size must be positive, got {n}")
+    _check_subset(len(x), y, n)
     rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    rank = np.empty(len(y), dtype=np.int64)  # position of each sample in a shuffled list of its class
-    for c in classes:
-        idx = rng.permutation(np.flatnonzero(y == c))
-        rank[idx] = np.arange(len(idx))
-    class_order = np.empty(int(classes.max()) + 1 if len(classes) else 0, dtype=np.int64)
-    class_order[classes] = rng.permutation(len(classes))
-    order = np.lexsort((class_order[y], rank))  # round-robin over classes
-    chosen = rng.permutation(order[: min(n, len(y))])
+    chosen = rng.permutation(_round_robin(y, rng)[: min(n, len(y))])
     return x[chosen], y[chosen]
