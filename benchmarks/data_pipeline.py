@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from gmmlib.train import PRESETS, RunConfig, train
+from gmmlib.training.config import PRESETS, RunConfig
+from gmmlib.training.loop import train
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Prints, for one preset (default ``paper``) on real CIFAR-10 when a data root is 
 1. the data path alone (images/s): the gpu pipeline (split on the device, batched augmentation)
    and, for comparison, the cpu pipeline (DataLoader workers);
 2. full training steps (images/s) of ViT and GMM-ViT (GAP, K = 5), built exactly as ``gmmlib train``
-   builds them (:func:`gmmlib.train.setup` and :func:`gmmlib.train.train_step`), timed in interleaved
+   builds them (:func:`gmmlib.training.loop.setup` and :func:`gmmlib.training.loop.train_step`), timed in interleaved
    rounds after warm-up (compilation included in the warm-up), and the GMM / ViT step-time ratio;
 3. N runs side by side (``--parallel N``): N processes, each training its own run, timed over the
    same window; their total images/s;
@@ -34,9 +34,9 @@ from typing import Iterator, Optional
 import torch
 
 from gmmlib import data as gdata
-from gmmlib.config import PRESETS, RunConfig
-from gmmlib.runtime import DATA_PIPELINES
-from gmmlib.train import TrainingRun, resolve_device, setup, train_step
+from gmmlib.training.config import DATA_PATHS, PRESETS, RunConfig
+from gmmlib.training.loop import TrainingRun, setup, train_step
+from gmmlib.training.runtime import resolve_device
 
 MODELS = {"ViT": dict(model="vit", mask=None, pool="gap"), "GMM-ViT": dict(model="vit", mask="gmm", pool="gap")}
 
@@ -151,7 +151,12 @@ def main(argv: Optional[list] = None) -> None:
     ap.add_argument("--preset", default="paper", choices=list(PRESETS))
     ap.add_argument("--data", default=None, help="data root with CIFAR-10 (default: $GMMLIB_DATA; else synthetic)")
     ap.add_argument("--device", default=None, help="default: cuda when available")
-    ap.add_argument("--pipeline", default="auto", choices=DATA_PIPELINES, help="data path of the training runs")
+    ap.add_argument(
+        "--pipeline",
+        default="batched",
+        choices=[*DATA_PATHS, "gpu", "cpu", "auto"],
+        help="data path of the training runs",
+    )
     ap.add_argument("--compile", default=None, action=argparse.BooleanOptionalAction, help="default: auto")
     ap.add_argument("--steps", type=int, default=50, help="training steps per timed round")
     ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds of ViT and GMM-ViT")

@@ -28,6 +28,7 @@ class TimmMaskedAttention(TimmAttention):
     """
 
     mask: nn.Module
+    num_prefix_tokens: Optional[int] = None  # the model's (CLS, distillation, registers), set by apply_mask
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:
         if is_causal:
@@ -40,7 +41,16 @@ class TimmMaskedAttention(TimmAttention):
             # timm/SDPA convention: True means "attend".
             attn_mask = torch.zeros_like(attn_mask, dtype=q.dtype).masked_fill(~attn_mask, float("-inf"))
         backend = "auto" if self.fused_attn else "manual"  # timm's switch to the plain-autograd path
-        x = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=attn_mask, backend=backend)
+        x = masked_attention(
+            q,
+            k,
+            v,
+            self.mask,
+            scale=self.scale,
+            attn_bias=attn_mask,
+            backend=backend,
+            num_prefix_tokens=self.num_prefix_tokens,
+        )
         x = self.norm(x.transpose(1, 2).reshape(b, n, self.attn_dim))
         if gate is not None:
             x = x * gate
@@ -72,6 +82,10 @@ def apply_mask(model: nn.Module, kind: str, **options) -> nn.Module:
         the model's device and dtype.
     """
     grid = _grid_of(model)
+    # the tokens before the patches: a sequence must be the grid's plus these, so that an image of
+    # another size (timm's dynamic_img_size) is an error, not extra tokens left unmasked
+    prefix = getattr(model, "num_prefix_tokens", None)
+    prefix = int(prefix) if prefix is not None else None
     layers = [m for m in model.modules() if type(m) in (TimmAttention, TimmMaskedAttention, MaskedAttention)]
     if not layers:
         raise ValueError(f"apply_mask found no attention layer it can mask in {type(model).__name__}")
@@ -85,4 +99,5 @@ def apply_mask(model: nn.Module, kind: str, **options) -> nn.Module:
         if isinstance(layer, TimmAttention):
             layer.__class__ = TimmMaskedAttention
         layer.mask = mask
+        layer.num_prefix_tokens = prefix
     return model

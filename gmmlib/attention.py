@@ -10,14 +10,16 @@ Two ways to put a mask ``M`` (shape (H, N, N), over the patch tokens) into atten
   ``scaled_dot_product_attention`` and its fused kernels.
 
 When the sequence is longer than the mask (T = N + P prefix tokens such as CLS),
-the mask covers the last N tokens; prefix rows and columns stay unmasked.
+the mask covers the last N tokens; prefix rows and columns stay unmasked. P is the
+count the model declares (``num_prefix_tokens``; undeclared, 0 or 1), so that a mask
+built for another grid than the tokens' is an error rather than a longer prefix.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Final, Iterator, Literal, Optional
+from typing import Callable, Final, Iterator, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,15 +40,44 @@ Backend = Literal["auto", "fused", "manual", "flex"]
 _COMBINES = ("multiply", "add")
 
 
-def pad_mask_for_prefix(mask: Tensor, num_tokens: int, combine: str) -> Tensor:
+def pad_mask_for_prefix(
+    mask: Tensor,
+    num_tokens: int,
+    combine: str,
+    num_prefix_tokens: Optional[int] = None,
+    grid: Optional[Sequence[int]] = None,
+) -> Tensor:
     """Extend an (H, N, N) mask to (H, T, T) so that the first T - N tokens are unmasked.
 
     The neutral value is 1 for "multiply" and 0 for "add".
+
+    Args:
+        mask: (H, N, N) mask over the patch tokens.
+        num_tokens: T, the length of the sequence.
+        combine: "multiply" or "add".
+        num_prefix_tokens: the prefix tokens (CLS, distillation, registers) the model puts before its
+            patch tokens: T must be N + this; None (undeclared): no prefix token or one (a CLS token).
+        grid: the mask's patch grid, to name it in an error.
+
+    Raises:
+        ValueError: the tokens are not the mask's N plus the prefix (a mask built for another grid),
+            naming both sizes.
     """
     n = mask.shape[-1]
     prefix = num_tokens - n
+    covers = f"the {grid[0]}x{grid[1]} grid ({n} tokens)" if grid is not None else f"{n} tokens"
     if prefix < 0:
-        raise ValueError(f"the mask covers {n} tokens but the sequence has only {num_tokens}")
+        raise ValueError(f"the mask covers {covers} but the sequence has only {num_tokens}")
+    allowed = (0, 1) if num_prefix_tokens is None else (num_prefix_tokens,)
+    if prefix not in allowed:
+        # surplus tokens are patches of another grid, not prefix tokens: masking them as such is silently wrong
+        expected = f"{n} or {n + 1} (no prefix token or a CLS token; declare num_prefix_tokens for more)"
+        if num_prefix_tokens is not None:
+            expected = f"{n} + {num_prefix_tokens} prefix token(s) = {n + num_prefix_tokens}"
+        raise ValueError(
+            f"the mask covers {covers} but the sequence has {num_tokens} tokens, expected {expected}: "
+            "build the mask for the tokens' grid"
+        )
     if prefix == 0:
         return mask
     return F.pad(mask, (prefix, 0, prefix, 0), value=1.0 if combine == "multiply" else 0.0)
@@ -200,6 +231,7 @@ def masked_attention(
     scale: Optional[float] = None,
     attn_bias: Optional[Tensor] = None,
     backend: Backend = "auto",
+    num_prefix_tokens: Optional[int] = None,
 ) -> Tensor:
     """Scaled dot-product attention with a multiplicative or additive mask.
 
@@ -219,14 +251,17 @@ def masked_attention(
             CPU), or "auto": fused unless ``attn_bias`` comes with a multiplicative
             mask, which takes the manual path; when compiled, multiplicative masks take the
             flex path on CUDA and the manual path on CPU.
+        num_prefix_tokens: tokens before the masked ones (CLS, ...): T must be N + this
+            (see :func:`pad_mask_for_prefix`; None: 0 or 1).
 
     Returns:
         (B, H, T, d) attention output.
     """
+    grid = None
     if isinstance(mask, AttentionMask):
         if combine is not None and combine != mask.combine:
             raise ValueError(f"combine {combine!r} contradicts the mask module's {mask.combine!r}")
-        combine, mask = mask.combine, mask()
+        combine, grid, mask = mask.combine, mask.grid, mask()
     combine = "multiply" if combine is None else combine
     if combine not in _COMBINES:
         raise ValueError(f"combine must be 'multiply' or 'add', got {combine!r}")
@@ -243,7 +278,7 @@ def masked_attention(
                 f"mask must be ({num_heads}, N, N) or (1, N, N), got {tuple(mask.shape)} "
                 f"for q of shape {tuple(q.shape)}"
             )
-        mask = pad_mask_for_prefix(mask.to(q.dtype), num_tokens, combine)
+        mask = pad_mask_for_prefix(mask.to(q.dtype), num_tokens, combine, num_prefix_tokens, grid)
 
     multiply = mask is not None and combine == "multiply"
     if _probe.get() is not None and not torch.compiler.is_compiling():
@@ -298,6 +333,7 @@ class MaskedAttention(nn.Module):
         qkv_bias: bias in the qkv projection.
         proj_drop: dropout after the output projection.
         mask: an :class:`~gmmlib.masks.AttentionMask` over the patch tokens, or None.
+        num_prefix_tokens: tokens before the patch tokens (1 for a CLS token); None: 0 or 1.
     """
 
     fused_attn: Final[bool] = True
@@ -310,6 +346,7 @@ class MaskedAttention(nn.Module):
         qkv_bias: bool = False,
         proj_drop: float = 0.0,
         mask: Optional[AttentionMask] = None,
+        num_prefix_tokens: Optional[int] = None,
     ) -> None:
         super().__init__()
         if head_dim is None:
@@ -326,9 +363,13 @@ class MaskedAttention(nn.Module):
         self.proj = nn.Linear(inner, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         self.mask = mask
+        self.num_prefix_tokens = num_prefix_tokens
 
     def forward(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        out = masked_attention(q, k, v, self.mask, scale=self.scale, backend="auto" if self.fused_attn else "manual")
+        backend = "auto" if self.fused_attn else "manual"
+        out = masked_attention(
+            q, k, v, self.mask, scale=self.scale, backend=backend, num_prefix_tokens=self.num_prefix_tokens
+        )
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, t, -1)))

@@ -38,7 +38,7 @@ def _one_line(text: str) -> str:
 
 def parse_mask_options(pairs: List[str]) -> Dict[str, str]:
     """``["num_kernels=3", ...]`` -> ``{"num_kernels": "3"}``; the values are parsed by the mask's types
-    (:func:`gmmlib.options.normalise_mask_options`), strictly."""
+    (:func:`gmmlib.training.options.normalise_mask_options`), strictly."""
     out: Dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -85,15 +85,15 @@ def _no_empty_folder(path: Path) -> Iterator[None]:
 
 
 def _device(name: Optional[str]) -> Optional[str]:
-    from .runner import checked_device
+    from .experiments.runner import checked_device
 
     return checked_device(name)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import RunConfig
-    from .provenance import check_folder_writable
-    from .train import train
+    from .files import check_folder_writable
+    from .training.config import RunConfig
+    from .training.loop import train
 
     config = RunConfig(
         model=args.model,
@@ -125,7 +125,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import parse_shard, run_experiment
+    from .experiments.runner import parse_shard, run_experiment
 
     if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
         raise CommandError(f"--results {args.results} is a file, not a folder: point --results at a folder")
@@ -173,7 +173,7 @@ def _require_folder(path: Optional[str], option: str = "") -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from .store import merge
+    from .store.merge import merge
 
     for source in args.sources:
         _require_folder(source)
@@ -193,7 +193,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from .promote import promote
+    from .experiments.promote import promote
 
     _require_folder(args.staging)
     done = promote(
@@ -207,7 +207,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .experiments import status
+    from .experiments.status import status
 
     _require_folder(args.staging, "--staging")
     rows = status(args.preset, args.results, args.staging)
@@ -219,7 +219,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .evidence import table
+    from .readings.evidence import table
 
     _require_folder(args.results, "--results")
     t = table(args.results)
@@ -232,8 +232,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from . import data, experiments, list_models, masks
-    from .config import PRESETS
+    from . import data, list_models, masks
+    from .experiments import grids as experiments
+    from .training.config import PRESETS
 
     print("experiments:\n" + experiments.describe())
     print("models:   " + ", ".join(list_models()))
@@ -244,7 +245,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import main as demo
+    from .training.demo import main as demo
 
     return demo()
 
@@ -258,8 +259,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
-    from .config import PRESETS
-    from .config import DATA_PATHS
+    from .training.config import DATA_PATHS, PRESETS
 
     p = _Parser(prog="gmmlib", description="Locality masks for ViTs on small data.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -364,7 +364,7 @@ def _message(e: BaseException) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit status (0, or 2 for an error the user can fix)."""
     from .data import CorruptDataError
-    from .train import TrainingDiverged
+    from .training.loop import TrainingDiverged
 
     try:
         args = build_parser().parse_args(argv)

@@ -43,6 +43,7 @@ __all__ = [
     "list_masks",
     "register_mask",
     "grid_coordinates",
+    "relative_position_index",
     "pairwise_distance",
 ]
 
@@ -59,11 +60,8 @@ SIGMA_EPS = 1e-5
 
 
 def _check_grid(grid: Sequence[int]) -> Grid:
-    if (
-        not isinstance(grid, (tuple, list))
-        or len(grid) != 2
-        or not all(isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in grid)
-    ):
+    pair = isinstance(grid, (tuple, list)) and len(grid) == 2
+    if not pair or not all(isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in grid):
         raise ValueError(f"grid must be a pair of positive ints (height, width), got {grid!r}")
     return int(grid[0]), int(grid[1])
 
@@ -73,6 +71,14 @@ def grid_coordinates(grid: Sequence[int]) -> Tensor:
     h, w = _check_grid(grid)
     rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     return torch.stack([rows.flatten(), cols.flatten()], dim=1).float()
+
+
+def relative_position_index(grid: Sequence[int]) -> Tensor:
+    """Index of the 2-D offset between every pair of patches into a ``(2h - 1)(2w - 1)`` table (Swin's), (N, N)."""
+    h, w = _check_grid(grid)
+    p = grid_coordinates(grid).long()
+    delta = p[:, None, :] - p[None, :, :]  # (N, N, 2), in [-(h-1), h-1] x [-(w-1), w-1]
+    return (delta[..., 0] + h - 1) * (2 * w - 1) + (delta[..., 1] + w - 1)
 
 
 def pairwise_distance(grid: Sequence[int], metric: str = "euclidean") -> Tensor:
@@ -275,7 +281,7 @@ class GaussianMixtureMask(AttentionMask):
         """The K x H Gaussians before they are weighted by alpha, shape (K, H, N, N)."""
         return self._kernels_by_distance()[:, :, self.sq_dist_index]
 
-    def profile(self) -> Tensor:
+    def distance_curve(self) -> Tensor:
         """The mask as a function of squared distance: (H, U) over ``sq_dist_values``."""
         return torch.einsum("kh,khu->hu", self.alpha, self._kernels_by_distance())
 
@@ -287,7 +293,7 @@ class GaussianMixtureMask(AttentionMask):
         return g
 
     def forward(self) -> Tensor:
-        return self.profile()[:, self.sq_dist_index]
+        return self.distance_curve()[:, self.sq_dist_index]
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_kernels={self.num_kernels}, init={self.init!r}"
@@ -437,10 +443,7 @@ class RelativePositionBias(AttentionMask):
         super().__init__(grid, num_heads)
         h, w = self.grid
         self.table = nn.Parameter(torch.zeros((2 * h - 1) * (2 * w - 1), num_heads))
-        p = grid_coordinates(self.grid).long()
-        delta = p[:, None, :] - p[None, :, :]  # (N, N, 2), in [-(h-1), h-1] x [-(w-1), w-1]
-        index = (delta[..., 0] + h - 1) * (2 * w - 1) + (delta[..., 1] + w - 1)
-        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("index", relative_position_index(self.grid), persistent=False)
         nn.init.trunc_normal_(self.table, std=init_std)
 
     def forward(self) -> Tensor:

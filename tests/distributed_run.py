@@ -11,9 +11,10 @@ import dataclasses
 import os
 from pathlib import Path
 
-import gmmlib.config as config
+import gmmlib.training.config as config
 from gmmlib.data import batched_augment
-from gmmlib.train import RunConfig, train
+from gmmlib.training.config import RunConfig
+from gmmlib.training.loop import train
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")

@@ -5,9 +5,9 @@ import timm
 import torch
 
 import gmmlib
-from gmmlib.analysis import attention_maps, mean_attention_distance
+from gmmlib.analysis.attention_maps import attention_maps, mean_attention_distance
 from gmmlib.attention import MaskedAttention, masked_attention
-from gmmlib.config import PRESETS
+from gmmlib.training.config import PRESETS
 
 SMALL = {name: dict(options) for name, options in PRESETS["quick"].model_overrides.items()}
 
@@ -86,8 +86,9 @@ def test_masked_attention_is_exposed_unchanged():
 
 def _record(family: str, mask: str, seed: int = 3, shift: float = 0.25) -> tuple:
     """A run record as train() writes it (config and mask_parameters), its masks moved by ``shift``."""
-    from gmmlib.config import RunConfig
-    from gmmlib.train import mask_parameters, seed_everything
+    from gmmlib.training.config import RunConfig
+    from gmmlib.training.loop import seed_everything
+    from gmmlib.training.record import mask_parameters
 
     config = RunConfig(model=family, mask=mask, dataset="synthetic", preset="quick", seed=seed)
     seed_everything(seed)
@@ -102,7 +103,7 @@ def _record(family: str, mask: str, seed: int = 3, shift: float = 0.25) -> tuple
 
 
 def test_layer_masks_rebuild_every_layer_on_its_own_grid():
-    from gmmlib.analysis import layer_masks
+    from gmmlib.analysis.learned_masks import layer_masks
     from gmmlib.masks import AttentionMask
 
     record, model, _ = _record("pit", "gmm")
@@ -118,7 +119,7 @@ def test_layer_masks_rebuild_every_layer_on_its_own_grid():
 
 
 def test_layer_masks_at_step_0_are_the_runs_own_initialisation():
-    from gmmlib.analysis import layer_masks
+    from gmmlib.analysis.learned_masks import layer_masks
 
     record, model, _ = _record("vit", "gmm", shift=0.0)
     fresh = layer_masks(record, initial=True)
@@ -128,7 +129,7 @@ def test_layer_masks_at_step_0_are_the_runs_own_initialisation():
 
 
 def test_layer_masks_refuse_a_record_of_another_model():
-    from gmmlib.analysis import layer_masks
+    from gmmlib.analysis.learned_masks import layer_masks
 
     record, _, _ = _record("vit", "gmm")
     record["mask_parameters"] = {"blocks.9.attn.mask": {}}
@@ -137,7 +138,7 @@ def test_layer_masks_refuse_a_record_of_another_model():
 
 
 def test_mask_changes_measure_how_far_training_moved_each_layer():
-    from gmmlib.analysis import mask_changes
+    from gmmlib.analysis.learned_masks import mask_changes
 
     record, model, _ = _record("vit", "gmm", shift=0.5)
     rows = mask_changes(record)
@@ -149,9 +150,9 @@ def test_mask_changes_measure_how_far_training_moved_each_layer():
     assert mask_changes(_record("vit", "elm")[0]) == []  # an ELM has no alpha or sigma
 
 
-def test_profile_statistics():
-    from gmmlib.analysis import profile_statistics
+def test_curve_statistics():
+    from gmmlib.analysis.learned_masks import curve_statistics
 
     profile = torch.tensor([[2.0, 1.0, 0.5], [-1.0, -0.5, 0.0]])  # one local head, one negative head
-    stats = profile_statistics(profile)
+    stats = curve_statistics(profile)
     assert stats == {"heads with M(0) < 0": 1, "mean |M(0)|": 1.5, "mean |M(0)| - |M(far)|": 1.25}

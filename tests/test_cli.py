@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from gmmlib.cli import main
-from gmmlib.store import Store
+from gmmlib.store.records import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--preset", "quick", "--no-progress"]
@@ -252,7 +252,7 @@ def test_demo(capsys):
 
 _WITH_WORKERS = """
 import dataclasses, sys
-from gmmlib import config
+from gmmlib.training import config
 config.PRESETS["quick"] = dataclasses.replace(config.PRESETS["quick"], num_workers=2)
 from gmmlib.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from gmmlib import data as gdata
-from gmmlib import train as train_mod
-from gmmlib.config import PRESETS, SUBSET_SEED, RunConfig, config_key
-from gmmlib.experiments import TRAIN_SIZES, get_experiment
+from gmmlib.experiments.grids import TRAIN_SIZES, get_experiment
+from gmmlib.training import loop as train_mod
+from gmmlib.training.config import PRESETS, SUBSET_SEED, RunConfig, config_key
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -114,7 +114,7 @@ def test_a_subset_run_records_what_rebuilds_its_subset(tmp_path):
 
 
 def test_run_refuses_a_data_path_the_grid_does_not_list(tmp_path):
-    from gmmlib.runner import run_experiment
+    from gmmlib.experiments.runner import run_experiment
 
     with pytest.raises(ValueError, match="runs on the workers data path at the cpu preset; --data-pipeline batched"):
         run_experiment("headline", preset="cpu", results=tmp_path, data_pipeline="batched")

@@ -2,13 +2,16 @@
 
 import pytest
 
-from gmmlib import ablations
-from gmmlib import results as R
-from gmmlib.experiments import EXPERIMENTS, get_experiment, keeps_weights, matches
-from gmmlib.runner import run_experiment
-from gmmlib.stats import t_interval
-from gmmlib.store import Store
-from gmmlib.train import RunConfig
+from gmmlib import stats as R
+from gmmlib.book import figures
+from gmmlib.experiments.grids import EXPERIMENTS, get_experiment, keeps_weights, matches
+from gmmlib.experiments.runner import run_experiment
+from gmmlib.readings import ablations
+from gmmlib.readings.ablations import setting_gains
+from gmmlib.stats.inference import t_interval
+from gmmlib.stats.noise import seed_noise
+from gmmlib.store.records import Store
+from gmmlib.training.config import RunConfig
 
 
 @pytest.fixture(autouse=True)
@@ -189,25 +192,25 @@ def test_results_tables_and_plots(tmp_path, capsys):
     s = R.summary("headline", res)
     assert set(s["label"]) == {"ViT (GAP)", "GMM-ViT (GAP)"} and set(s["seeds"]) == {5}
     h = R.headline(res, preset="quick")
-    assert h["gain_best_top1"] == pytest.approx(h["gmm_best_top1"]["mean"] - h["none_best_top1"]["mean"])
-    assert len(h["paired_gain_best_top1"]["values"]) == 5
+    assert h.best.gain == pytest.approx(h.best.mean_b - h.best.mean_a) and h.seeds == (0, 1, 2, 3, 4)
+    assert len(h.best.diffs) == 5 and h.final.seeds == 5
     # the paper's numbers are data, and exp1 says plainly what was not rerun
     assert R.paper()["main_table"]["rows"]["vit"]["gmm"][0] == 95.06
     t = R.exp1_table(res)
     assert len(t) == 20 and t["note"].str.contains("not rerun here: python -m gmmlib run exp1").all()
     assert len(R.missing("elm", "quick", res)) == 3
-    R.plot_curves("headline", res)
-    R.plot_kernels(res)
+    figures.plot_curves(R.load("headline", res))
+    figures.plot_kernels(setting_gains("exp2-kernels", "num_kernels", 5, res, "quick"), None)
 
     # compare: the paired gain over the unmasked run, and the paper's cell only where it exists
     c = R.compare("headline", res, preset="quick").set_index("label")
-    assert c.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(h["paired_gain_best_top1"]["mean"])
-    assert c.loc["GMM-ViT (GAP)", "gain_std"] == pytest.approx(h["paired_gain_best_top1"]["std"])
+    assert c.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(h.best.gain)
+    assert c.loc["GMM-ViT (GAP)", "gain_std"] == pytest.approx(h.best.gain_std)
     # with its t-interval over the 5 paired seeds, the one the headline reports
-    low, high = t_interval(h["paired_gain_best_top1"]["values"])
+    low, high = t_interval(h.best.diffs)
     assert c.loc["GMM-ViT (GAP)", "pairs"] == 5 and low < c.loc["GMM-ViT (GAP)", "gain"] < high
     assert (c.loc["GMM-ViT (GAP)", "gain_low"], c.loc["GMM-ViT (GAP)", "gain_high"]) == pytest.approx((low, high))
-    assert h["paired_gain_best_top1"]["interval"] == pytest.approx((low, high))
+    assert h.best.interval == pytest.approx((low, high))
     assert c["paper"].isna().all()  # synthetic data: the paper has no such cell
     assert list(c.index) == ["ViT (GAP)", "GMM-ViT (GAP)"]  # the grid's order: baseline first
     assert R.compare("headline", res, preset="cpu").empty
@@ -216,7 +219,12 @@ def test_results_tables_and_plots(tmp_path, capsys):
     store = Store(res)
     seed0 = [c.key() for c in EXPERIMENTS["headline"].configs("quick", "synthetic") if c.seed == 0]
     store.add("exp2-kernels", seed0)  # an experiment is a list of keys: the same runs, no copies
-    ax = R.plot_kernels(res, ax=matplotlib.pyplot.subplots()[1], preset="quick")
+    ax = figures.plot_kernels(
+        setting_gains("exp2-kernels", "num_kernels", 5, res, "quick"),
+        seed_noise(res, "quick"),
+        ax=matplotlib.pyplot.subplots()[1],
+        preset="quick",
+    )
     assert ax.figure.axes == [ax]
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines["ours (quick preset)"].get_xdata()) == [5]
@@ -257,7 +265,7 @@ def test_results_tables_and_plots(tmp_path, capsys):
     assert "93.65" in html and "–" in html and "gain over no mask" in html
     assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
     # one-seed gains come with the headline's seed noise beside them (the headline's own, 5 seeds, do not)
-    noise = f"standard deviation of {h['paired_gain_best_top1']['std']:.2f} points"
+    noise = f"standard deviation of {h.best.gain_std:.2f} points"
     book.show_comparison("exp2-kernels", res)
     assert noise in capsys.readouterr().out
     book.show_comparison("headline", res)
@@ -270,7 +278,7 @@ def test_results_tables_and_plots(tmp_path, capsys):
         book.show_comparison("headline", res, columns=["top1"])
     import matplotlib.pyplot as plt
 
-    ax = R.plot_curves("headline", res, ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
+    ax = figures.plot_curves(R.load("headline", res), ax=plt.subplots()[1], select=lambda c: c["mask"] == "gmm")
     assert {line.get_label() for line in ax.get_lines()} == {"GMM-ViT (GAP)"}
 
 
@@ -283,7 +291,8 @@ def test_a_recorded_model_is_rebuilt_with_its_top1(tmp_path):
     from gmmlib import book
     from gmmlib import data as gdata
     from gmmlib.data.batched_augment import normalize
-    from gmmlib.train import PRESETS, evaluate
+    from gmmlib.training.config import PRESETS
+    from gmmlib.training.loop import evaluate
 
     config = EXPERIMENTS["headline"].configs("quick", "synthetic")[1]  # seed 0, GMM-ViT: weights are kept
     out = quick("headline", tmp_path, only=f"{config.name()}-quick")
@@ -303,7 +312,7 @@ def test_a_recorded_model_is_rebuilt_with_its_top1(tmp_path):
 
 def test_runs_train_seed_by_seed_in_the_grids_order_within_a_seed(tmp_path, monkeypatch):
     # a long grid cut short leaves whole seeds: every setting of seed 0 before any of seed 1
-    from gmmlib import runner
+    from gmmlib.experiments import runner
 
     order = []
 

@@ -1,4 +1,4 @@
-"""The book's figure style (gmmlib.figures): what every chapter's figures rely on."""
+"""The book's figure style (gmmlib.book.figures): what every chapter's figures rely on."""
 
 import matplotlib
 
@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gmmlib import figures, masks  # noqa: E402
+from gmmlib import masks  # noqa: E402
+from gmmlib.book import figures
 
 
 def test_style_is_sharp_and_readable():

@@ -102,7 +102,7 @@ def test_gmm_truncation_like_official():
 def test_gmm_profile_is_the_mask_by_distance():
     m = create("gmm", grid=(8, 8), num_heads=3)
     assert m.sq_dist_values.numel() < 64  # few distinct squared distances on a grid
-    full, prof = m().detach(), m.profile().detach()
+    full, prof = m().detach(), m.distance_curve().detach()
     for u, d2 in enumerate(m.sq_dist_values):
         assert torch.allclose(full[:, m.sq_dist == d2], prof[:, u : u + 1])
 

@@ -284,7 +284,7 @@ def test_unsupported_pool_is_an_error(name, pool):
 def test_a_run_config_builds_the_same_masks_as_create_model(name):
     """Training builds models through RunConfig: the default GMM there must be the family's own
     (truncated like the official code on grids of 9 x 9 and more), not the mask class's bare default."""
-    from gmmlib.config import RunConfig
+    from gmmlib.training.config import RunConfig
 
     built = RunConfig(model=name, mask="gmm", preset="paper").build_model()
     direct = gmmlib.create_model(name, mask="gmm")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from gmmlib import masks
-from gmmlib.config import INIT_SCHEME, RunConfig, config_key
 from gmmlib.models.registry import PAPER_FAMILIES, create_model
-from gmmlib.train import seed_everything
+from gmmlib.training.config import INIT_SCHEME, RunConfig, config_key
+from gmmlib.training.loop import seed_everything
 
 MASKS = [(kind, {}) for kind in masks.list_masks()] + [("gmm", {"init": "local"}), ("gmm", {"num_kernels": 2})]
 

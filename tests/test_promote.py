@@ -5,9 +5,9 @@ import torch
 from test_store import fake_record
 
 from gmmlib.cli import main
-from gmmlib.config import RunConfig
-from gmmlib.promote import promote
-from gmmlib.store import Store
+from gmmlib.experiments.promote import promote
+from gmmlib.store.records import Store
+from gmmlib.training.config import RunConfig
 
 # the elm experiment at the quick preset: ViT without a mask (the shared baseline), ELM-ViT, GMM-ViT
 BASE, ELM, GMM = (RunConfig(mask=m, pool="gap", preset="quick") for m in (None, "elm", "gmm"))
@@ -119,7 +119,7 @@ def test_a_filter_promotes_the_part_of_a_grid_that_can_run_here(tmp_path):
 
 
 def test_status_counts_each_grid_and_what_a_rerun_has_staged(tmp_path, capsys):
-    from gmmlib.experiments import status
+    from gmmlib.experiments.status import status
 
     results, staging, _ = _stores(tmp_path)
 
@@ -139,8 +139,8 @@ def test_status_counts_each_grid_and_what_a_rerun_has_staged(tmp_path, capsys):
 def test_a_rerun_trains_what_results_lack_into_staging_and_is_promoted_whole(tmp_path, monkeypatch):
     """`gmmlib run --results pending --reuse-from results` trains only the runs results/ lacks (or holds from
     modified code), then `gmmlib promote` makes the experiment list the whole new grid."""
-    from gmmlib.experiments import get_experiment
-    from gmmlib.runner import run_experiment
+    from gmmlib.experiments.grids import get_experiment
+    from gmmlib.experiments.runner import run_experiment
 
     monkeypatch.setenv("GMMLIB_CACHE", str(tmp_path / "cache"))
     results = Store(tmp_path / "results")

@@ -1,11 +1,14 @@
-"""gmmlib.results: names from the registries, the headline verdict, the tables the chapters show."""
+"""gmmlib.stats.tables: names from the registries, the headline verdict, the tables the chapters show."""
 
 import pytest
 
-from gmmlib import ablations, results, stats
+from gmmlib import stats as results
 from gmmlib.data import get_info
 from gmmlib.data.registry import PAPER_DATASETS
 from gmmlib.models.registry import PAPER_FAMILIES, display_name
+from gmmlib.readings import ablations
+from gmmlib.stats import inference as stats
+from gmmlib.stats.noise import seed_noise
 
 
 def test_display_names_come_from_the_registries_in_the_papers_order():
@@ -24,7 +27,7 @@ def test_display_names_come_from_the_registries_in_the_papers_order():
 
 
 def test_experiment_1_grid_is_the_papers_table():
-    from gmmlib.experiments import get_experiment
+    from gmmlib.experiments.grids import get_experiment
 
     grid = get_experiment("exp1").configs("quick")
     assert list(dict.fromkeys(c.model for c in grid)) == list(PAPER_FAMILIES)
@@ -35,26 +38,12 @@ def test_experiment_1_grid_is_the_papers_table():
 # --- the headline verdict, on constructed result sets ---------------------------------------
 
 
-def _headline(none: list, gmm: list, final_shift: float = 0.0) -> dict:
-    """What results.headline returns for per-seed best top-1 of ViT and GMM-ViT (paired by position)."""
-    import statistics
+def _headline(none: list, gmm: list, final_shift: float = 0.0):
+    """What stats.headline returns for per-seed best top-1 of ViT and GMM-ViT (paired by position)."""
+    from gmmlib.stats import Headline, paired
 
-    def stats(values):
-        return {
-            "mean": statistics.mean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else float("nan"),
-            "n": len(values),
-            "values": values,
-        }
-
-    out = {}
-    for metric, shift in (("best_top1", 0.0), ("final_top1", final_shift)):
-        base, mine = [v + shift for v in none], [v + shift for v in gmm]
-        out[f"none_{metric}"], out[f"gmm_{metric}"] = stats(base), stats(mine)
-        diffs = [g - b for g, b in zip(mine, base)]
-        out[f"gain_{metric}"] = statistics.mean(mine) - statistics.mean(base)
-        out[f"paired_gain_{metric}"] = {k: v for k, v in stats(diffs).items() if k != "n"}
-    return out
+    final = ([v + final_shift for v in none], [v + final_shift for v in gmm])
+    return Headline("cpu", tuple(range(len(none))), best=paired(none, gmm), final=paired(*final))
 
 
 @pytest.mark.parametrize(
@@ -70,13 +59,13 @@ def _headline(none: list, gmm: list, final_shift: float = 0.0) -> dict:
     ],
 )
 def test_judge_every_branch(gains, outcome):
-    from gmmlib.findings import OUTCOMES, judge
+    from gmmlib.readings.headline import OUTCOMES, judge
 
     assert judge(gains) == outcome and outcome in OUTCOMES
 
 
 def test_headline_verdict_reproduced_with_scale_and_data():
-    from gmmlib.findings import headline_verdict
+    from gmmlib.readings.headline import headline_verdict
 
     v = headline_verdict(
         _headline([50.0, 50.5, 49.5], [52.0, 52.8, 51.2]),
@@ -107,7 +96,7 @@ def test_headline_verdict_reproduced_with_scale_and_data():
 
 
 def test_headline_verdict_same_direction_is_small_against_the_noise():
-    from gmmlib.findings import headline_verdict
+    from gmmlib.readings.headline import headline_verdict
 
     v = headline_verdict(_headline([50.0, 52.0, 48.0], [51.0, 51.5, 48.5]), "paper", 1.41)
     assert v.outcome == "same direction"
@@ -117,7 +106,7 @@ def test_headline_verdict_same_direction_is_small_against_the_noise():
 
 
 def test_headline_verdict_not_reproduced_reports_the_final_epoch():
-    from gmmlib.findings import headline_verdict
+    from gmmlib.readings.headline import headline_verdict
 
     v = headline_verdict(_headline([50.0, 50.0], [49.0, 49.5], final_shift=1.0), "cpu", 1.41)
     assert v.outcome == "not reproduced" and v.lines[0].startswith("* **Not reproduced.**")
@@ -128,7 +117,7 @@ def test_headline_verdict_not_reproduced_reports_the_final_epoch():
 
 
 def test_headline_verdict_too_early_and_untested():
-    from gmmlib.findings import headline_verdict
+    from gmmlib.readings.headline import headline_verdict
 
     v = headline_verdict(_headline([50.0], [51.0]), "cpu", 1.41)
     assert v.outcome == "too early" and v.seeds == 1
@@ -141,13 +130,13 @@ def test_headline_verdict_too_early_and_untested():
 
 def test_verdict_and_summaries_read_the_store(tmp_path):
     """On an empty store every part says what is missing instead of showing a number."""
-    from gmmlib import findings
+    from gmmlib.readings import headline as findings
 
     v = findings.verdict(tmp_path)
     assert v.outcome == "untested"
     assert v.lines[-1].startswith("* **The rest of the table** (20 of 20 cells")
-    assert findings.seed_noise(tmp_path) is None
-    text = ablations.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    assert seed_noise(tmp_path) is None
+    text = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path).text
     assert text.startswith("* `exp2-kernels`: no runs recorded yet")
 
 
@@ -168,7 +157,7 @@ def test_gain_text_and_exp1_table_columns(tmp_path):
 def _store_with(tmp_path, experiment, configs_and_top1):
     from test_store import fake_record
 
-    from gmmlib.store import Store
+    from gmmlib.store.records import Store
 
     store = Store(tmp_path)
     for config, top1 in configs_and_top1:
@@ -179,7 +168,7 @@ def _store_with(tmp_path, experiment, configs_and_top1):
 
 def _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.0)):
     """A headline whose paired gains have a seed-to-seed std of 0.5."""
-    from gmmlib.config import RunConfig
+    from gmmlib.training.config import RunConfig
 
     runs = []
     for seed, g in enumerate(gains):
@@ -188,15 +177,15 @@ def _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.0)):
 
 
 @pytest.mark.parametrize("spread_out", [False, True])
-def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out):
-    from gmmlib.config import RunConfig
+def test_an_ablation_reading_ranks_nothing_that_noise_explains(tmp_path, spread_out):
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)
     gains = {1: 3.0, 2: -3.0, 3: 0.0} if spread_out else {1: 0.3, 2: -0.2, 3: 0.1}
     runs = [(RunConfig(pool="gap"), 50.0)]
     runs += [(RunConfig(mask="gmm", pool="gap", mask_options={"num_kernels": k}), 50.0 + g) for k, g in gains.items()]
     _store_with(tmp_path, "exp2-kernels", runs)
-    text = ablations.ablation_summary("exp2-kernels", "num_kernels", 5, "K", tmp_path)
+    text = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path).text
     assert "(3 of 7 settings recorded, cpu preset, one seed each)" in text
     assert "K=1: +3.00 (one seed)" in text if spread_out else "K=1: +0.30 (one seed)" in text
     assert not {"best", "worst", "highest", "lowest"} & set(text.lower().replace(",", " ").split())
@@ -210,10 +199,10 @@ def test_ablation_summary_ranks_nothing_that_noise_explains(tmp_path, spread_out
 def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers_gain(tmp_path):
     import math
 
-    from gmmlib import evidence
-    from gmmlib.stats import t_interval
-    from gmmlib.config import RunConfig
-    from gmmlib.store import Store
+    from gmmlib.readings import evidence
+    from gmmlib.stats.inference import t_interval
+    from gmmlib.store.records import Store
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.3))
     store = Store(tmp_path)
@@ -258,9 +247,10 @@ def test_report_prints_every_comparison_and_refuses_a_missing_folder(tmp_path, c
 
 
 def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_seed_rows(tmp_path):
-    from gmmlib import evidence, findings
-    from gmmlib.config import RunConfig
-    from gmmlib.store import Store
+    from gmmlib.readings import evidence
+    from gmmlib.readings import headline as findings
+    from gmmlib.store.records import Store
+    from gmmlib.training.config import RunConfig
 
     assert findings.families_with_seeds(tmp_path) == ""
     _noise_of_one_gain(tmp_path)  # the headline: a gain's seed noise of 0.5
@@ -294,9 +284,9 @@ def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_se
 
 
 def test_power_summary_and_caveats_read_the_store(tmp_path):
-    from gmmlib import evidence
-    from gmmlib.config import RunConfig
-    from gmmlib.stats import minimum_detectable_effect, seeds_needed
+    from gmmlib.readings import evidence
+    from gmmlib.stats.inference import minimum_detectable_effect, seeds_needed
+    from gmmlib.training.config import RunConfig
 
     assert "No headline runs" in evidence.power_summary(tmp_path)
     _noise_of_one_gain(tmp_path)  # 3 seeds, a gain std of 0.5
@@ -320,10 +310,10 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
     """The key does not say where a run trained: a GMM-ViT trained on a GPU paired with a CPU ViT is flagged."""
     from test_store import fake_record
 
-    from gmmlib import evidence
-    from gmmlib.config import RunConfig
-    from gmmlib.provenance import hardware_kind
-    from gmmlib.store import Store
+    from gmmlib.readings import evidence
+    from gmmlib.store.records import Store
+    from gmmlib.training.config import RunConfig
+    from gmmlib.training.provenance import hardware_kind
 
     _noise_of_one_gain(tmp_path)
     table = results.compare("headline", tmp_path)
@@ -347,7 +337,7 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
 
 
 def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
-    from gmmlib import evidence
+    from gmmlib.readings import evidence
 
     assert evidence.epoch_lead("headline", tmp_path) == []
     _noise_of_one_gain(tmp_path, gains=(1.0, 2.0, -0.5))  # each run's curve: top-1 - 1, then top-1
@@ -360,12 +350,12 @@ def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
 
 
 def test_locality_reading_names_what_training_did_to_each_start():
-    from gmmlib import evidence
+    from gmmlib.readings import learned
 
     def change(a, b):
         return {"locality, step 0": a, "locality, trained": b, "scale, step 0": 1.0, "scale, trained": 1.5}
 
-    text = evidence.locality_reading(
+    text = learned.locality_reading(
         {
             "zeros": change(0.0, 0.4),
             "identity": change(0.0, 0.01),
@@ -380,21 +370,21 @@ def test_locality_reading_names_what_training_did_to_each_start():
     assert "`local`: sharpened the locality" in text[3]
     assert "`wide`: lost part of the locality" in text[4] and text[4].endswith("; one seed).")
     # several seeds: each read on its own, the numbers their means
-    agree = evidence.locality_reading({"local": [change(0.8, 1.5), change(0.8, 1.7)]})
+    agree = learned.locality_reading({"local": [change(0.8, 1.5), change(0.8, 1.7)]})
     assert agree == (
         "* `local`: sharpened the locality it started with in both seeds (|M(0)| - |M(far)| from 0.80 to 1.60; "
         "the scale |M(0)| from 1.00 to 1.50; means over 2 seeds)."
     )
-    split = evidence.locality_reading({"official": [change(1.3, 1.35), change(1.3, 2.0), change(1.3, 1.32)]})
+    split = learned.locality_reading({"official": [change(1.3, 1.35), change(1.3, 2.0), change(1.3, 1.32)]})
     assert "the 3 seeds disagree: its locality barely moved in 2, sharpened the locality it started with in 1" in split
     with pytest.raises(ValueError, match="no run for init 'zeros'"):
-        evidence.locality_reading({"zeros": []})
+        learned.locality_reading({"zeros": []})
 
 
 def _ablation_with_noise(tmp_path, gains, vit=(0.5, -0.5, 0.0), gmm=(-0.5, 0.5, 0.0)):
     """A headline whose GMM-ViT runs have a seed std of 0.5 and whose gains have one of 1.0 (by default), and
     exp2-kernels settings K=1, 2, ... with the given one-seed gains over the headline's seed-0 ViT."""
-    from gmmlib.config import RunConfig
+    from gmmlib.training.config import RunConfig
 
     runs = []
     for seed, (v, g) in enumerate(zip(vit, gmm)):
@@ -420,7 +410,7 @@ def _ablation_with_noise(tmp_path, gains, vit=(0.5, -0.5, 0.0), gmm=(-0.5, 0.5, 
     ],
 )
 def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, gains, verdict, reading):
-    from gmmlib.stats import expected_range, range_tail
+    from gmmlib.stats.inference import expected_range, range_tail
 
     _ablation_with_noise(tmp_path, gains)
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
@@ -457,7 +447,7 @@ def test_ablation_without_noise_or_with_one_setting_reads_nothing(tmp_path):
 def _kernels_on_three_seeds(tmp_path, gains):
     """The headline (a std of 0.5 on both noise scales) and exp2-kernels' K=2 and K=3 on seeds 0-2, with the
     gains ``[(K=2, K=3) per seed]`` over each seed's unmasked ViT."""
-    from gmmlib.config import RunConfig
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)
     runs = []
@@ -471,7 +461,7 @@ def _kernels_on_three_seeds(tmp_path, gains):
 
 
 def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
-    from gmmlib.stats import t_interval
+    from gmmlib.stats.inference import t_interval
 
     _kernels_on_three_seeds(tmp_path, [(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)])
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
@@ -483,7 +473,7 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
 
 
 def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_path):
-    from gmmlib.stats import t_interval
+    from gmmlib.stats.inference import t_interval
 
     _kernels_on_three_seeds(tmp_path, [(0.3, 0.5), (0.35, -0.1), (0.4, 0.3)])
     assert t_interval([0.3, 0.35, 0.4])[0] > 0 and t_interval([0.5, -0.1, 0.3])[0] < 0
@@ -497,7 +487,7 @@ def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_
 def test_ablation_reads_the_spread_on_the_seeds_every_setting_has(tmp_path):
     """A setting with more seeds than the others (the default, shared with the headline) shows its interval,
     but the spread is read on the seeds all settings have, where they share each seed's unmasked run."""
-    from gmmlib.config import RunConfig
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)  # the headline: a std of 0.5 on both noise scales
     runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
@@ -516,8 +506,8 @@ def test_ablation_reads_the_spread_on_the_seeds_every_setting_has(tmp_path):
 
 
 def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tmp_path):
-    from gmmlib.config import RunConfig
-    from gmmlib.stats import t_interval
+    from gmmlib.stats.inference import t_interval
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)  # per-seed gains -0.5, +0.5, 0.0
     inits = {"identity": 0.2, "zeros": 5.0, "local": 0.6}
@@ -545,8 +535,8 @@ def test_default_setting_is_the_headlines_gmm_vit_and_its_gain_over_all_seeds(tm
 def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
     """Chapter 5's bullet on exp2-init: the seeds per setting, chapter 6's reading of the spread, and an
     interval that excludes zero named as a lead among several, not as a finding."""
-    from gmmlib import findings
-    from gmmlib.config import RunConfig
+    from gmmlib.readings import headline as findings
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)  # the official setting: the headline's GMM-ViT, gains -0.5, +0.5, 0.0
     runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
@@ -567,8 +557,8 @@ def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
 
 
 def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tmp_path):
-    from gmmlib import one_seed
-    from gmmlib.config import RunConfig
+    from gmmlib.readings import families as one_seed
+    from gmmlib.training.config import RunConfig
 
     assert one_seed.family_gains("exp3", tmp_path) == []  # nothing recorded
     _noise_of_one_gain(tmp_path)  # the headline: 3 seeds, a gain's seed noise of 0.5
@@ -592,9 +582,9 @@ def test_family_gains_reads_each_family_against_the_noise_and_names_the_seeds(tm
 
 
 def test_gains_against_noise_names_a_gain_beyond_the_largest_of_pure_noise(tmp_path):
-    from gmmlib import one_seed
-    from gmmlib.config import RunConfig
-    from gmmlib.stats import largest_abs_quantile
+    from gmmlib.readings import families as one_seed
+    from gmmlib.stats.inference import largest_abs_quantile
+    from gmmlib.training.config import RunConfig
 
     _noise_of_one_gain(tmp_path)  # a gain's seed noise of 0.5
     assert one_seed.gains_against_noise(["retnet", "beyond"], tmp_path).text == ""  # nothing recorded

@@ -6,9 +6,10 @@ import multiprocessing
 import pytest
 
 from gmmlib import cli
-from gmmlib.experiments import get_experiment
-from gmmlib.runner import parse_shard, run_experiment, shard_of
-from gmmlib.store import Store, merge
+from gmmlib.experiments.grids import get_experiment
+from gmmlib.experiments.runner import parse_shard, run_experiment, shard_of
+from gmmlib.store.merge import merge
+from gmmlib.store.records import Store
 
 
 @pytest.fixture(autouse=True)

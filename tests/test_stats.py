@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gmmlib.stats import excludes, interval_text, minimum_detectable_effect, paired, t_interval
+from gmmlib.stats.inference import excludes, interval_text, minimum_detectable_effect, paired, t_interval
 
 
 def test_t_interval_is_students():
@@ -67,7 +67,7 @@ def test_minimum_detectable_effect_has_the_power_it_claims():
 
 
 def test_expected_range_of_pure_noise():
-    from gmmlib.stats import expected_range
+    from gmmlib.stats.inference import expected_range
 
     assert expected_range(2, 1.0) == pytest.approx(2 / math.sqrt(math.pi), rel=1e-6)  # E|X - Y|, X, Y ~ N(0, 1)
     assert expected_range(7, 1.0) == pytest.approx(2.704, abs=1e-3)  # the d2 constant of quality control
@@ -80,7 +80,7 @@ def test_expected_range_of_pure_noise():
 
 
 def test_seeds_needed_is_the_smallest_n_that_detects_the_effect():
-    from gmmlib.stats import minimum_detectable_effect, seeds_needed
+    from gmmlib.stats.inference import minimum_detectable_effect, seeds_needed
 
     n = seeds_needed(1.41, 0.53)
     assert minimum_detectable_effect(0.53, n) <= 1.41 < minimum_detectable_effect(0.53, n - 1) or n == 2
@@ -91,7 +91,7 @@ def test_seeds_needed_is_the_smallest_n_that_detects_the_effect():
 
 
 def test_range_tail_is_exact():
-    from gmmlib.stats import expected_range, range_tail
+    from gmmlib.stats.inference import expected_range, range_tail
 
     # two draws: the range is |X - Y| with X - Y ~ N(0, 2 std^2)
     assert range_tail(2, 0.5, 0.8) == pytest.approx(2 * scipy_stats.norm.sf(0.8 / (0.5 * math.sqrt(2))), rel=1e-9)
@@ -112,7 +112,7 @@ def test_range_tail_is_exact():
 
 
 def test_largest_abs_quantile_is_exact():
-    from gmmlib.stats import largest_abs_quantile
+    from gmmlib.stats.inference import largest_abs_quantile
 
     assert largest_abs_quantile(1) == pytest.approx(scipy_stats.norm.ppf(0.975), rel=1e-12)  # 1.96
     rng = np.random.default_rng(0)

@@ -1,8 +1,7 @@
-"""The results store: keys of normalised configs, one record per run, corrupt files, the migration,
+"""The results store: keys of normalised configs, one record per run, corrupt files,
 and the committed results/ (one record per run, no copies, a small tracked tree)."""
 
 import hashlib
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -10,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gmmlib import config as config_module
-from gmmlib import results as R
-from gmmlib.config import RunConfig, config_key
-from gmmlib.experiments import EXPERIMENTS, keeps_weights, missing_runs, stale_runs
-from gmmlib.store import Store, check_folder_writable, legacy_folders, migrate
+from gmmlib import stats as R
+from gmmlib.experiments.grids import EXPERIMENTS, keeps_weights
+from gmmlib.experiments.status import missing_runs, stale_runs
+from gmmlib.files import check_folder_writable
+from gmmlib.store.records import Store
+from gmmlib.training import config as config_module
+from gmmlib.training.config import RunConfig, config_key
 
 ROOT = Path(__file__).resolve().parents[1]
 TREE_LIMIT_BYTES = 4.5e6
@@ -223,91 +224,12 @@ def test_a_run_recorded_under_an_older_configuration_is_missing_and_stale(tmp_pa
     assert "0 of 24 runs" in out and "python -m gmmlib run exp2-kernels --preset quick\n" in out and "--only" not in out
 
 
-# ---- migration from the old layout ---------------------------------------------------------------
-
-
-def _legacy(root: Path, experiment: str, record: dict, weights: bool = True, **changes) -> Path:
-    folder = root / experiment
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{record['name']}-{record['config']['preset']}"
-    data = {**record, "experiment": experiment, **changes}
-    if weights:
-        torch.save({"w": torch.arange(3.0)}, folder / f"{name}.weights.pt")
-        data["weights_file"] = f"{name}.weights.pt"
-    (folder / f"{name}.json").write_text(json.dumps(data, indent=1))
-    return folder / f"{name}.json"
-
-
-def _old_key(record: dict) -> str:
-    # the key before normalisation: a hash of the options as written
-    blob = json.dumps(record["config"], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def test_migration_collapses_copies_and_keeps_provenance(tmp_path):
-    gmm = RunConfig(mask="gmm", pool="gap", preset="quick", dataset="synthetic")
-    vit = RunConfig(mask=None, pool="gap", preset="quick", dataset="synthetic")
-    trained = fake_record(gmm, versions={"torch": "2.0-old"}, git={"commit": "old", "gmmlib_modified": True})
-    trained["config"]["mask_options"] = {}  # as the old runner wrote the default GMM
-    trained["key"] = _old_key(trained)
-    # the same run with its default spelled out had another old key, so the old runner trained it again
-    spelled = {**trained, "config": {**trained["config"], "mask_options": {"num_kernels": 5}}, "wall_seconds": 3.0}
-    spelled["key"] = _old_key(spelled)
-    base = fake_record(vit)
-    base["key"] = _old_key(base)
-    _legacy(tmp_path, "headline", trained)
-    _legacy(tmp_path, "elm", trained, reused_from="headline/vit-gmm-gap-synthetic-s0-quick.json")
-    _legacy(tmp_path, "exp2-kernels", spelled)
-    _legacy(tmp_path, "headline", base, weights=False)
-    _legacy(tmp_path, "elm", base, weights=False, reused_from="headline/vit-none-gap-synthetic-s0-quick.json")
-    (tmp_path / "README.md").write_text("notes")
-
-    report = migrate(tmp_path, keep_weights=lambda r: r["config"]["mask"] == "gmm", log=lambda s: None)
-    assert report.files == 5 and len(report.records) == 2 and len(report.collapsed) == 2
-    # the second training of the same run is not a copy: it stays where it is, reported, for a person to judge
-    assert report.left == ["exp2-kernels/vit-gmm-gap-synthetic-s0-quick.json"]
-    (tmp_path / report.left[0]).unlink()
-    (tmp_path / report.left[0]).with_suffix(".weights.pt").unlink()
-    (tmp_path / "exp2-kernels").rmdir()
-    store = Store(tmp_path)
-    assert sorted(store.keys()) == sorted([gmm.key(), vit.key()])
-    record = store.get(gmm.key())
-    assert record["versions"] == {"torch": "2.0-old"} and record["git"]["commit"] == "old"  # provenance kept
-    assert record["hardware"] == trained["hardware"] and record["data_source"] == trained["data_source"]
-    assert record["history"] == trained["history"] and record["trained_for"] == "headline"
-    assert "experiment" not in record and "reused_from" not in record
-    assert record["migrated_from"]["key"] == trained["key"] != gmm.key()
-    assert record["migrated_from"]["files"] == [
-        "elm/vit-gmm-gap-synthetic-s0-quick.json",
-        "headline/vit-gmm-gap-synthetic-s0-quick.json",
-    ]
-    assert record["config"]["mask_options"] == gmm.resolved()["mask_options"]
-    assert record["weights_file"] and store.weights_path(gmm.key()).is_file()
-    assert store.get(vit.key())["weights_file"] is None
-    assert store.experiment("headline") == store.experiment("elm") == sorted([gmm.key(), vit.key()])
-    assert store.experiment("exp2-kernels") == [gmm.key()]
-    assert legacy_folders(tmp_path) == [] and (tmp_path / "README.md").exists()
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len({p.read_bytes() for p in files}) == len(files)  # no two byte-identical files
-    before = {p: p.read_bytes() for p in files}
-    migrate(tmp_path, log=lambda s: None)  # again: nothing to do
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
-
-
-def test_migration_leaves_what_it_cannot_read(tmp_path):
-    (tmp_path / "elm").mkdir()
-    (tmp_path / "elm" / "broken.json").write_text("{")
-    report = migrate(tmp_path, log=lambda s: None)
-    assert report.left == ["elm/broken.json"] and (tmp_path / "elm" / "broken.json").exists()
-
-
 # ---- the committed results/ ---------------------------------------------------------------------
 
 
 def test_committed_results_are_one_record_per_run():
     results = ROOT / "results"
     store = Store(results)
-    assert legacy_folders(results) == []
     keys = store.keys()
     assert len(keys) >= 30
     for key in keys:
@@ -339,23 +261,6 @@ def test_results_hold_no_two_identical_files():
 def test_tracked_tree_stays_small():
     total = sum(os.path.getsize(p) for p in _tracked())
     assert total < TREE_LIMIT_BYTES, f"tracked tree is {total / 1e6:.2f} MB (limit {TREE_LIMIT_BYTES / 1e6} MB)"
-
-
-def test_the_runner_moves_an_old_layout_into_the_store_and_reuses_it(tmp_path):
-    from gmmlib.runner import run_experiment
-
-    config = EXPERIMENTS["elm"].configs("quick", "synthetic")[0]  # the unmasked ViT
-    _legacy(tmp_path / "results", "pooling", fake_record(config))
-    logs = []
-    out = run_experiment(
-        "elm", preset="quick", dataset="synthetic", only="mask=none", results=tmp_path / "results",
-        work_dir=tmp_path / "work", progress=False, log=logs.append,
-    )  # fmt: skip
-    assert out["reused"] == [f"{config.name()}-quick"] and out["trained"] == [] and out.ok
-    store = Store(tmp_path / "results")
-    assert store.keys() == [config.key()] and legacy_folders(tmp_path / "results") == []
-    assert store.experiment("elm") == store.experiment("pooling") == [config.key()]
-    assert any("old layout" in line for line in logs) and not (tmp_path / "work").exists()
 
 
 def test_a_complete_rerun_trained_apart_replaces_the_old_listing(tmp_path):

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gmmlib import train as train_mod
-from gmmlib.train import PRESETS, RunConfig, TrainingDiverged, train
+from gmmlib.training import loop as train_mod
+from gmmlib.training.config import PRESETS, RunConfig
+from gmmlib.training.loop import TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -251,7 +251,7 @@ def test_pages_workflow_builds_the_readme_book_command_in_full_mode():
     command = _readme_commands()["book"]
     assert [s for s in _steps(build) if _run_lines(s) == [command]], f"no step runs exactly {command!r}"
     # GitHub sets CI=true, which alone selects QUICK mode: the job must ask for FULL mode
-    from gmmlib.book import is_quick
+    from gmmlib.book.settings import is_quick
 
     env = {k: str(v) for k, v in build.get("env", {}).items()}
     assert is_quick({"CI": "true"}) and not is_quick({"CI": "true", **env})
@@ -376,7 +376,7 @@ def test_binder_scripts_pass_shellcheck():
 def test_binder_start_points_gmmlib_at_the_recorded_results(tmp_path):
     """binder/start as Binder runs it (REPO_DIR is the checkout): gmmlib then finds results/."""
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REPO_DIR": str(ROOT)}
-    code = "from gmmlib.experiments import results_dir; d = results_dir(); print(d, any(d.iterdir()))"
+    code = "from gmmlib.store import results_dir; d = results_dir(); print(d, any(d.iterdir()))"
     proc = subprocess.run(
         [str(BINDER / "start"), sys.executable, "-c", code],
         check=False,

@@ -81,7 +81,7 @@ def toc_files(source: Path) -> list[str]:
 def inputs_fingerprint() -> str:
     """Hash of what the notebooks read besides their code: mode, data choice, results/."""
     from gmmlib import book
-    from gmmlib.experiments import results_dir
+    from gmmlib.store.paths import results_dir
 
     quick = book.is_quick()
     dataset, _ = book.pick_dataset(quick)

@@ -55,8 +55,8 @@ def log(out: Path, text: str) -> None:
 
 def _logit_parity(device: torch.device) -> float:
     """Largest |logit difference| between CPU and ``device``, over all families, without and with GMM."""
-    from gmmlib.config import PRESETS
     from gmmlib.models.registry import create_model
+    from gmmlib.training.config import PRESETS
 
     worst = 0.0
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -94,8 +94,8 @@ def _compiled_gradients(device: torch.device) -> float:
 
 def _compiled_training(device: torch.device, preset: str) -> float:
     """The last loss of one epoch of compiled GMM-ViT training on the gpu data path (synthetic data)."""
-    from gmmlib.config import RunConfig
-    from gmmlib.train import train
+    from gmmlib.training.config import RunConfig
+    from gmmlib.training.loop import train
 
     config = RunConfig(model="vit", mask="gmm", pool="gap", dataset="synthetic", preset=preset, epochs=1)
     with tempfile.TemporaryDirectory(prefix="gmmlib-session-") as tmp:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..provenance import atomic_write
+from ..files import atomic_write
 from .info import Arrays, DatasetInfo, Source
 
 __all__ = ["cache_dir", "cache_file", "read_cache", "write_cache", "file_sha256"]

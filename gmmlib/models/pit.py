@@ -119,6 +119,7 @@ class PiT(nn.Module):
                             qkv_bias,
                             drop_path,
                             build_mask(mask, grid, heads, mask_options),
+                            self.num_prefix_tokens,
                         )
                         for _ in range(stage_depth)
                     ]

@@ -142,7 +142,7 @@ def create_model(
             seeded from ``mask_seed``, so at a given global seed every weight the model shares
             with the unmasked one is equal (a paired comparison by construction); "global":
             they come from the global generator mid-construction (runs recorded before init
-            scheme 2; see :class:`gmmlib.config.RunConfig`).
+            scheme 2; see :class:`gmmlib.training.config.RunConfig`).
         mask_seed: seed of the mask stream; None takes ``torch.initial_seed()`` (the seed last
             given to ``torch.manual_seed``).
         **options: architecture overrides (``dim``, ``depth``, ...) and ``mask_options``

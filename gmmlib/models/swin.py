@@ -25,7 +25,7 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
 from ..attention import masked_attention
-from ..masks import AttentionMask, grid_coordinates
+from ..masks import AttentionMask, relative_position_index
 from .registry import build_mask, check_pool, check_stages, register_model
 
 __all__ = ["SwinTransformer", "SwinBlock", "WindowAttention", "PatchMerging"]
@@ -87,9 +87,7 @@ class WindowAttention(nn.Module):
         # (2w - 1)^2 per head, trunc-normal(0.02). Part of the architecture, not a study mask.
         self.rel_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
         trunc_normal_(self.rel_bias_table, std=0.02)
-        p = grid_coordinates((window, window)).long()
-        offset = p[:, None, :] - p[None, :, :] + window - 1  # (N, N, 2), each in [0, 2w - 2]
-        self.register_buffer("rel_index", offset[..., 0] * (2 * window - 1) + offset[..., 1], persistent=False)
+        self.register_buffer("rel_index", relative_position_index((window, window)), persistent=False)
         self.mask = mask
 
     def rel_bias(self) -> Tensor:
@@ -109,7 +107,7 @@ class WindowAttention(nn.Module):
         if shift_mask is not None:
             num_windows = shift_mask.shape[0]
             bias = (bias + shift_mask[:, None]).repeat(bw // num_windows, 1, 1, 1)  # (B * nW, H, N, N)
-        out = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=bias)
+        out = masked_attention(q, k, v, self.mask, scale=self.scale, attn_bias=bias, num_prefix_tokens=0)  # a window
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 

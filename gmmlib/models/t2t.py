@@ -95,7 +95,7 @@ class T2TAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        out = masked_attention(q, k, v, self.mask, scale=self.scale)
+        out = masked_attention(q, k, v, self.mask, scale=self.scale, num_prefix_tokens=0)  # T2T has no CLS token
         out = self.proj(out.transpose(1, 2).reshape(b, t, -1))
         return out + (v.squeeze(1) if self.skip == "v" else x)
 

@@ -57,6 +57,7 @@ class Block(nn.Module):
         qkv_bias: bias in the qkv projection.
         drop_path: stochastic-depth rate of both residual branches.
         mask: attention mask of this block, or None.
+        num_prefix_tokens: tokens before the patch tokens (1 for a CLS token); None: 0 or 1.
     """
 
     def __init__(
@@ -68,10 +69,13 @@ class Block(nn.Module):
         qkv_bias: bool = False,
         drop_path: float = 0.0,
         mask: Optional[AttentionMask] = None,
+        num_prefix_tokens: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = MaskedAttention(dim, num_heads, head_dim, qkv_bias=qkv_bias, mask=mask)
+        self.attn = MaskedAttention(
+            dim, num_heads, head_dim, qkv_bias=qkv_bias, mask=mask, num_prefix_tokens=num_prefix_tokens
+        )
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -138,6 +142,7 @@ class VisionTransformer(nn.Module):
                     qkv_bias,
                     drop_path,
                     build_mask(mask, self.grid, num_heads, mask_options),
+                    self.num_prefix_tokens,
                 )
                 for _ in range(depth)
             ]

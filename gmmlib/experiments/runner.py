@@ -1,0 +1,326 @@
+"""The runner: train every run of an experiment's grid that the store lacks, and list them under it.
+
+``gmmlib run EXPERIMENT --preset cpu`` trains the missing runs one after another, or
+``--parallel N`` side by side (one process each), or under ``torchrun`` each run on every
+process, or ``--shard i/n`` only every n-th run of the grid so that several machines share it.
+Whatever the route, the parent process (rank 0) alone writes the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..files import check_folder_writable
+from ..store.paths import results_dir
+from ..store.records import Store
+from ..training.checkpoint import code_mismatch
+from ..training.config import PRESETS, RunConfig, data_path_name
+from ..training.runtime import resolve_device
+from .grids import get_experiment, keeps_weights, matches, run_file_name
+from .status import missing_runs, stale_runs
+
+__all__ = ["RunOutcome", "WEIGHTS_LIMIT_BYTES", "checked_device", "parse_shard", "run_experiment", "shard_of"]
+
+
+# Weights of bigger models (the paper preset's) are not kept: the repository stays small.
+WEIGHTS_LIMIT_BYTES = 2 << 20
+
+
+class RunOutcome(dict):
+    """Run names by outcome ("trained", "skipped", "reused", "missing_data", "failed", "corrupt"),
+    with ``reasons``: a one-line reason per run (or file) that did not succeed."""
+
+    OUTCOMES = ("trained", "skipped", "reused", "missing_data", "failed", "corrupt", "other_shard")
+
+    def __init__(self) -> None:
+        super().__init__({k: [] for k in self.OUTCOMES})
+        self.reasons: Dict[str, str] = {}
+
+    @property
+    def ok(self) -> bool:
+        """True when no run failed or lacked data and no file was corrupt."""
+        return not (self["missing_data"] or self["failed"] or self["corrupt"])
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One training, as a worker process receives it (everything picklable)."""
+
+    config: RunConfig
+    out_dir: str
+    root: Optional[str]
+    device: Optional[str]
+    progress: bool
+    compile: Optional[bool]
+    data_pipeline: Optional[str]
+    threads: Optional[int] = None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _train_job(job: _Job) -> Tuple[str, Any]:
+    """Train one run (in this process or a worker): ("ok", result), ("missing_data", why) or ("failed", why)."""
+    import torch
+
+    from ..data import DataNotFoundError
+    from ..training.loop import train
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    extra = {k: v for k, v in (("compile", job.compile), ("data_pipeline", job.data_pipeline)) if v is not None}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="no checkpoint in")  # the runner always resumes when it can
+        warnings.filterwarnings("ignore", message=".* was made by other code")  # the parent logs it
+        try:
+            # a checkpoint of other code is trained afresh: continued, its numbers would pass for this code's
+            result = train(
+                job.config,
+                job.out_dir,
+                resume=True,
+                root=job.root,
+                device=job.device,
+                progress=job.progress,
+                other_code="restart",
+                **extra,
+            )
+        except DataNotFoundError as e:
+            return "missing_data", _one_line(e)
+        except Exception as e:  # one failed run must not stop the others; the reason is reported
+            return "failed", f"{type(e).__name__}: {_one_line(e)}"
+    return "ok", result
+
+
+def _final_weights(out_dir: Path) -> Optional[Path]:
+    """The trained weights train() wrote to ``out_dir`` (``weights.pt``, before its result), if any."""
+    path = out_dir / "weights.pt"
+    return path if path.is_file() else None
+
+
+def _other_store(path: Optional[str | Path], store: Store) -> Optional[Store]:
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise ValueError(f"reuse_from {path} is not a results folder")
+    if Path(path).resolve() == store.root.resolve():
+        raise ValueError(f"reuse_from {path} is the results folder being filled; name another one")
+    return Store(path)
+
+
+def _clean(record: Optional[Dict[str, Any]]) -> bool:
+    """A record made from unmodified code (a rerun trains a run again rather than reuse a modified one)."""
+    return record is not None and not record.get("git", {}).get("gmmlib_modified", True)
+
+
+def checked_device(device: Optional[str]) -> Optional[str]:
+    """Check a device name before any data loads (ValueError naming it); None stays None (train's default)."""
+    return None if device is None else str(resolve_device(device))
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) as ``(i, n)``; ValueError naming the text otherwise."""
+    i, sep, n = str(text).partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"shard must be i/n with 0 <= i < n (e.g. 0/4), got {text!r}")
+    return shard
+
+
+def shard_of(configs: List[RunConfig], shard: Optional[Tuple[int, int]]) -> List[RunConfig]:
+    """The runs of ``configs`` (in grid order) that shard ``(i, n)`` trains: every n-th from the i-th."""
+    if shard is None:
+        return list(configs)
+    i, n = parse_shard(f"{shard[0]}/{shard[1]}")
+    return [c for p, c in enumerate(configs) if p % n == i]
+
+
+def run_experiment(
+    name: str,
+    preset: str = "cpu",
+    only: Optional[str] = None,
+    dataset: Optional[str] = None,
+    results: Optional[str | Path] = None,
+    work_dir: str | Path = "runs",
+    root: Optional[str | Path] = None,
+    device: Optional[str] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    parallel: int = 1,
+    compile: Optional[bool] = None,
+    data_pipeline: Optional[str] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    reuse_from: Optional[str | Path] = None,
+) -> RunOutcome:
+    """Train every run of an experiment that the store lacks, and list them all under the experiment.
+
+    Everything is checked before any data loads: the experiment, preset, filter, every
+    run's configuration, the device and the folders. A run another experiment already
+    has is added to this one's list (reused); a run in progress resumes from
+    ``work_dir`` when the same code made its checkpoint, and trains afresh otherwise. A run recorded under an older configuration (stale) leaves the list once its
+    current version is listed. Runs train seed by seed, in the grid's order within a seed. The
+    parent process alone writes the store.
+
+    Args:
+        name: experiment name (see :func:`list_experiments`).
+        preset: training preset ("paper", "cpu", "quick").
+        only: filter (see :func:`matches`).
+        dataset: run the whole grid on this data set instead of the grid's own.
+        results: results folder (default :func:`results_dir`).
+        work_dir: folder for checkpoints of runs in progress.
+        root: data root.
+        device: torch device.
+        progress: tqdm bars (sequential runs only).
+        log: where one-line status messages go.
+        parallel: train this many runs side by side, each in its own process (spawned)
+            with ``cpu_count // parallel`` torch threads; each run is seeded, checkpointed,
+            resumed and recorded as if it ran alone.
+        compile: ``torch.compile`` the models (None: train()'s default).
+        data_pipeline: the data path, which must be the grid's own (it is part of every run's key); None: the grid's.
+        shard: ``(i, n)``: train only the runs at positions ``p`` of the (filtered) grid with
+            ``p % n == i``, so that n machines (a Slurm job array, n Colab sessions) share a grid
+            without overlap, whatever each one has already finished; runs recorded by any
+            machine are still listed.
+        reuse_from: another results folder (for a rerun trained into ``results/pending``: the book's
+            ``results/``) whose runs, recorded from unmodified code, are not trained again here, nor
+            copied; :func:`gmmlib.experiments.promote.promote` brings the two together once the rerun is complete.
+
+    Returns:
+        A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed, or in ``reuse_from``),
+        "reused" (recorded for another experiment, now listed here too), "missing_data",
+        "failed", "corrupt" (files set aside)), with a reason for each failure.
+    """
+    experiment = get_experiment(name)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choices: {', '.join(PRESETS)}")
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
+        raise ValueError(f"parallel must be a positive int, got {parallel!r}")
+    configs = [c for c in experiment.configs(preset, dataset) if matches(c, only)]
+    if not configs:
+        raise ValueError(f"filter {only!r} matches no run of {name!r}")
+    if data_pipeline is not None:
+        path = data_path_name(data_pipeline)
+        other = sorted({c.data_path for c in configs} - {path})
+        if other:  # the path is part of each run's key: the grid would never list what this trained
+            raise ValueError(
+                f"experiment {name!r} runs on the {' and '.join(other)} data path at the {preset} preset; "
+                f"--data-pipeline {data_pipeline} would train runs its grid does not list (leave it out)"
+            )
+        data_pipeline = None
+    mine = {c.key() for c in shard_of(configs, shard)}
+    # Under torchrun every rank runs this loop and trains the same runs together; rank 0 alone writes.
+    world, lead = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
+    if world > 1 and parallel > 1:
+        raise ValueError("--parallel cannot be combined with torchrun: each run already uses every process")
+    if not lead:
+        log = lambda message: None  # noqa: E731  (rank 0 reports)
+    device = checked_device(device)
+    store = Store(results_dir(results), repair=lead)
+    store.check_writable()
+    elsewhere = _other_store(reuse_from, store)
+    check_folder_writable(work_dir, "work folder")
+
+    outcome = RunOutcome()
+    missing = {c.key() for c in missing_runs(name, preset, dataset=dataset, store=store)}
+    # a run of an older configuration (stale) leaves the list when its current version is listed,
+    # so that no row of a table holds the same seed twice
+    superseded: Dict[str, List[str]] = {}
+    for r in stale_runs(name, preset, store=store):
+        superseded.setdefault(f"{r['name']}-{preset}", []).append(r["key"])
+    todo: List[RunConfig] = []
+    for config in configs:
+        run, key = run_file_name(config), config.key()
+        if key not in missing:
+            if lead and superseded.get(run):  # listed beside its stale twin (e.g. by a merge): the twin leaves
+                store.add(name, [key], drop=superseded[run])
+            outcome["skipped"].append(run)
+        elif store.get(key) is not None:  # recorded for another experiment: list it here too
+            if lead:
+                store.add(name, [key], drop=superseded.get(run, ()))
+            outcome["reused"].append(run)
+            log(f"{name}/{run}: already recorded ({key}), listed")
+        elif elsewhere is not None and _clean(elsewhere.get(key)):
+            outcome["skipped"].append(run)
+            log(f"{name}/{run}: recorded in {elsewhere.root} ({key}), not trained again")
+        elif key in mine:
+            todo.append(config)
+        else:
+            outcome["other_shard"].append(run)
+    # seed by seed (the grid's order within a seed): a grid cut short leaves whole seeds, on which
+    # every setting is paired with the same baseline run
+    todo.sort(key=lambda c: c.seed)
+    for entry in store.set_aside:
+        outcome["corrupt"].append(str(entry.path))
+        outcome.reasons[str(entry.path)] = str(entry)
+        log(str(entry))
+
+    def finish(config: RunConfig, status: str, payload: Any, out_dir: Path) -> None:
+        run = run_file_name(config)
+        if status != "ok":
+            outcome[status].append(run)
+            outcome.reasons[run] = payload
+            log(f"{name}/{run}: not trained, {'data missing' if status == 'missing_data' else 'failed'}: {payload}")
+            return
+        weights = _final_weights(out_dir) if keeps_weights(config) else None
+        if weights is not None and weights.stat().st_size >= WEIGHTS_LIMIT_BYTES:
+            weights = None
+        record = {k: v for k, v in payload.items() if k not in ("experiment", "reused_from", "weights_file")}
+        record["trained_for"] = name
+        record["parallel"] = parallel
+        if lead:
+            store.put(record, weights)
+            store.add(name, [record["key"]], drop=superseded.get(run, ()))
+        outcome["trained"].append(run)
+        log(f"{name}/{run}: best top-1 {payload['best_top1']:.2f}, final {payload['final_top1']:.2f}")
+
+    jobs = []
+    for config in todo:
+        out_dir = Path(work_dir) / f"{run_file_name(config)}-{config.key()}"
+        mismatch = code_mismatch(out_dir / "checkpoint.pt") if (out_dir / "checkpoint.pt").is_file() else None
+        if mismatch is not None:
+            log(f"{name}/{run_file_name(config)}: {mismatch}: training it afresh")
+        jobs.append(
+            _Job(
+                config,
+                str(out_dir),
+                None if root is None else str(root),
+                device,
+                progress and parallel == 1,
+                compile,
+                data_pipeline,
+            )
+        )
+    if parallel == 1:
+        for job in jobs:
+            log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()})")
+            status, payload = _train_job(job)
+            finish(job.config, status, payload, Path(job.out_dir))
+    elif jobs:
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+        jobs = [dataclasses.replace(job, threads=threads) for job in jobs]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=context) as pool:
+            pending = {}
+            for job in jobs:
+                log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a worker process")
+                pending[pool.submit(_train_job, job)] = job
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    try:
+                        status, payload = future.result()
+                    except Exception as e:  # the worker process itself died
+                        status, payload = "failed", f"{type(e).__name__}: {_one_line(e)}"
+                    finish(job.config, status, payload, Path(job.out_dir))
+    return outcome

@@ -1,0 +1,33 @@
+"""What the recorded runs say, as structured results and the sentences the chapters print: the headline
+(``headline``), the ablations (``ablations``), the families and priors against the seed noise
+(``families``), the evidence table and caveats (``evidence``), what the masks learned (``learned``),
+the gains as the training set shrinks (``datasize``).
+"""
+
+from . import (
+    ablations as _ablations,
+    datasize as _datasize,
+    evidence as _evidence,
+    families as _families,
+    headline as _headline,
+    learned as _learned,
+)
+from .ablations import *  # noqa: F403  (each module's __all__ is its public API)
+from .headline import *  # noqa: F403  (each module's __all__ is its public API)
+from .families import *  # noqa: F403  (each module's __all__ is its public API)
+from .evidence import *  # noqa: F403  (each module's __all__ is its public API)
+from .learned import *  # noqa: F403  (each module's __all__ is its public API)
+from .datasize import *  # noqa: F403  (each module's __all__ is its public API)
+
+__all__ = list(
+    dict.fromkeys(
+        [
+            *_ablations.__all__,
+            *_headline.__all__,
+            *_families.__all__,
+            *_evidence.__all__,
+            *_learned.__all__,
+            *_datasize.__all__,
+        ]
+    )
+)

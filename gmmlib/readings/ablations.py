@@ -1,0 +1,261 @@
+"""The ablations' readings (chapter 6): each setting's paired gain, and whether their spread is more than
+seed noise alone gives, computed exactly; the default setting against the headline's seeds; the curves' gap.
+
+None of these ranks settings that noise can explain. :mod:`gmmlib.readings.headline` re-exports them beside the
+headline's verdict, which reads them for the initialisation bullet.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..experiments.grids import run_command
+from ..stats.inference import excludes, expected_range, interval_text, range_tail, t_interval
+from ..stats.noise import seed_noise
+from ..stats.tables import headline, load, preset_of, runs
+
+__all__ = [
+    "setting_gains",
+    "NOISE_SCALES",
+    "SPREAD_VERDICTS",
+    "Ablation",
+    "ablation",
+    "default_setting",
+    "curves_gap",
+]
+
+
+def setting_gains(
+    experiment: str, option: str, default: Any, results: Optional[str | Path] = None, preset: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """Each masked setting of an ablation with its paired gain over the unmasked ViT, in the grid's order: rows of
+    :func:`gmmlib.stats.tables.compare` with ``value``, the setting's ``option`` (``default`` where a run leaves it out)."""
+    from ..stats.tables import compare, label
+
+    preset = preset or preset_of(experiment, results)
+    table = compare(experiment, results, preset) if preset else None
+    if table is None or table.empty:
+        return []
+    configs = [r["config"] for r in load(experiment, results) if r["config"]["preset"] == preset]
+    options = {label(c): c.get("mask_options") or {} for c in configs}
+    rows = table[table["gain"].notna()].to_dict("records")
+    return [{**r, "value": options[r["label"]].get(option, default)} for r in rows]
+
+
+def _gain_with_interval(row: Dict[str, Any]) -> str:
+    if row["pairs"] > 1:
+        return f"{row['gain']:+.2f} {interval_text(row['gain_low'], row['gain_high'])} ({row['pairs']} seeds)"
+    return f"{row['gain']:+.2f}"
+
+
+# The scales of an ablation's spread, measured over the headline's seeds: the settings share one unmasked run,
+# whose noise cancels between them, so a GMM-ViT run's seed std; and, beside it, the seed noise of a whole gain.
+NOISE_SCALES = {"run": "a GMM-ViT run's seed std", "gain": "the seed noise of a gain"}
+# The spread against noise, by on how many scales noise alone spreads as wide with a probability under 5 %.
+SPREAD_VERDICTS = ("what noise alone gives", "at the edge", "wider than noise")
+_READINGS = (
+    " **The spread is what noise alone gives:** these runs show no effect of {} at this scale, and rank no "
+    "setting above another.",
+    " **The spread is at the edge of what noise gives**, depending on the scale: more seeds per setting would tell.",
+    " **The spread is wider than noise alone gives** on both scales: some setting may differ, but these runs "
+    "cannot say which one; more seeds per setting would.",
+)
+
+
+@dataclass
+class Ablation:
+    """What an ablation's gains support (:func:`ablation`); ``settings``, ``gains`` (points over the
+    unmasked ViT) and ``pairs`` (paired seeds) per recorded setting in the grid's order, ``total``
+    settings in the grid, their ``spread`` (max - min of their mean gains over ``common_seeds``, the seeds
+    every setting has), the headline's ``noise_seeds``, and per key of
+    :data:`NOISE_SCALES` in ``scales``: ``std`` (of one setting's gain), ``expected_range`` (the mean
+    spread of as many settings that do not differ) and ``p`` (the probability that noise alone spreads
+    them at least as wide). ``verdict`` is one of :data:`SPREAD_VERDICTS` (None when nothing can be
+    read against noise); ``apart_from_zero`` the settings whose 95 % interval (several seeds) excludes
+    zero; ``rows`` the settings' rows of :func:`setting_gains` (with their intervals); ``text`` is the
+    Markdown bullet, which ranks no setting.
+    """
+
+    experiment: str
+    name: str
+    preset: Optional[str] = None
+    settings: List[Any] = field(default_factory=list)
+    gains: List[float] = field(default_factory=list)
+    pairs: List[int] = field(default_factory=list)
+    total: int = 0
+    spread: Optional[float] = None
+    common_seeds: List[int] = field(default_factory=list)
+    noise_seeds: int = 0
+    scales: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    verdict: Optional[str] = None
+    apart_from_zero: List[Any] = field(default_factory=list)
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+    text: str = ""
+
+
+def _percent(p: float) -> str:
+    return "under 0.1 %" if p < 0.001 else f"{100 * p:.1f} %" if p < 0.1 else f"{100 * p:.0f} %"
+
+
+def ablation(experiment: str, option: str, default: Any, name: str, results: Optional[str | Path] = None) -> Ablation:
+    """Read an ablation (chapter 6): each setting's gain over the unmasked ViT, and whether their spread is more
+    than seed noise alone gives on both :data:`NOISE_SCALES`, computed exactly (:func:`gmmlib.stats.expected_range`,
+    :func:`gmmlib.stats.range_tail`). It never ranks settings. ``option`` is the mask option the settings differ
+    in (e.g. "num_kernels"), ``default`` its value where a run leaves it out, ``name`` how the text calls it ("K").
+    The spread is read on the seeds every setting has (each setting's gain averaged over them, the scales
+    divided by the root of their number), so that the settings share each seed's unmasked run.
+    """
+    from ..experiments.grids import get_experiment
+
+    preset = preset_of(experiment, results)
+    rows = setting_gains(experiment, option, default, results, preset) if preset else []
+    if not rows:
+        return Ablation(experiment, name, text=f"* `{experiment}`: no runs recorded yet (`{run_command(experiment)}`).")
+    gains, pairs = [float(r["gain"]) for r in rows], [int(r["pairs"]) for r in rows]
+    # the settings, not the runs: each is on several seeds, and the unmasked baseline is no setting
+    total = len({replace(c, seed=0).key() for c in get_experiment(experiment).configs(preset) if c.mask})
+    out = Ablation(experiment, name, preset, [r["value"] for r in rows], gains, pairs, total, rows=rows)
+    seeds = "one seed each" if max(pairs) == 1 else "95 % intervals where a setting has several seeds"
+    shown = ", ".join(f"{name}={r['value']}: {_gain_with_interval(r)}{' (one seed)' * (r['pairs'] == 1)}" for r in rows)
+    out.text = (
+        f"* **`{experiment}`** ({len(rows)} of {total} settings recorded, {preset} preset, {seeds}), gain over "
+        f"the unmasked ViT in points: {shown}."
+    )
+    out.apart_from_zero = [r["value"] for r in rows if r["pairs"] > 1 and excludes(r["gain_low"], r["gain_high"])]
+    lead = _apart_from_zero_text(out)  # said last, after the spread
+    summary = headline(results, preset)
+    stds = {"run": summary.best.std_b, "gain": seed_noise(results, preset)} if summary else {}
+    if len(rows) < 2 or not stds or not all(s is not None and s > 0 for s in stds.values()):  # None: one seed
+        out.text += (
+            " One setting only: a spread needs two." if len(rows) < 2 else " No seed noise yet to read them against."
+        ) + lead
+        return out
+    # the spread is read on the seeds every setting has: there the settings share each seed's unmasked run
+    common = _common_seed_gains(experiment, [r["label"] for r in rows], results, preset)
+    out.common_seeds = sorted(common[0]) if common else []
+    if not out.common_seeds:
+        out.text += " No seed is shared by every setting, so their spread cannot be read against noise." + lead
+        return out
+    spread_gains = [statistics.mean(g.values()) for g in common]
+    n, k = len(spread_gains), len(out.common_seeds)
+    out.spread, out.noise_seeds = max(spread_gains) - min(spread_gains), summary.best.seeds
+    for key, std in stds.items():
+        s = std / math.sqrt(k)
+        out.scales[key] = {"std": s, "expected_range": expected_range(n, s), "p": range_tail(n, s, out.spread)}
+    run, gain = out.scales["run"], out.scales["gain"]
+
+    def scale(key: str) -> str:  # the seed std, and what it is for a mean of k seeds
+        return f"{stds[key]:.2f}" + ("" if k == 1 else f", divided by √{k}: {out.scales[key]['std']:.2f}")
+
+    on = (
+        ""
+        if k == max(pairs)
+        else f" On the seed{'s' if k > 1 else ''} every setting has ({', '.join(map(str, out.common_seeds))}),"
+    )
+    wide = sum(s["p"] < 0.05 for s in out.scales.values())
+    out.verdict = SPREAD_VERDICTS[wide]
+    out.text += (
+        f"{on} {'t' if on else 'T'}heir spread, largest minus smallest, is {out.spread:.2f} points. "
+        f"{n} settings that do not differ at "
+        f"all would spread by {run['expected_range']:.2f} points on average with {NOISE_SCALES['run']} "
+        f"({scale('run')}) as the scale, or {gain['expected_range']:.2f} with {NOISE_SCALES['gain']} "
+        f"({scale('gain')}), both measured over the headline's {out.noise_seeds} seeds"
+        f"{'' if k == 1 else f' (divided for the mean of {k} seeds each setting has)'}; the probability "
+        f"that noise alone spreads them at least this wide is {_percent(run['p'])} and {_percent(gain['p'])}."
+    ) + _READINGS[wide].format(name)
+    if len({g > 0 for g in spread_gains}) == 1 and all(spread_gains):
+        out.text += (
+            f" All {n} gains are {'positive' if spread_gains[0] > 0 else 'negative'}{on and ' on those seeds'}; "
+            "they share one unmasked run per seed, whose "
+            "own noise moves them all together, so this says no more than the headline's gain does."
+        )
+    out.text += lead
+    return out
+
+
+def _apart_from_zero_text(out: Ablation) -> str:
+    """The settings whose interval excludes zero, read with the number of intervals in mind."""
+    if not out.apart_from_zero:
+        return ""
+    named = " and ".join(f"{out.name}={value}" for value in out.apart_from_zero)
+    intervals = sum(p > 1 for p in out.pairs)
+    chance = 1 - 0.95**intervals
+    return (
+        f" The interval of {named} excludes zero. Among {intervals} settings' 95 % intervals, at least "
+        f"one excludes zero by chance alone about {100 * chance:.0f} % of the time when no setting has any "
+        "effect (as if they were independent; they share each seed's unmasked run): a lead for more seeds, "
+        "not yet a finding."
+    )
+
+
+def _common_seed_gains(
+    experiment: str, labels: List[str], results: Optional[str | Path], preset: str
+) -> List[Dict[int, float]]:
+    """Per setting (by label), its paired gain on each seed that every setting and the unmasked ViT have."""
+    df = runs(experiment, results)
+    df = df[df["preset"] == preset]
+    base = df[df["mask"] == "none"].set_index("seed")["best_top1"]
+    per = [(df[df["label"] == lab].set_index("seed")["best_top1"] - base).dropna().to_dict() for lab in labels]
+    shared = set.intersection(*(set(g) for g in per)) if per else set()
+    return [{seed: g[seed] for seed in sorted(shared)} for g in per]
+
+
+def default_setting(experiment: str, option: str, default: Any, results: Optional[str | Path] = None) -> Dict[str, Any]:
+    """An ablation's default setting is the headline's GMM-ViT (the same records): which of its seeds, where their
+    gain lies among the headline's per-seed gains, and the gain over all its seeds. ``{}`` when a run is missing;
+    else ``seeds``, ``per_seed`` ({seed: the headline's paired gain}), ``gain``, ``interval`` (95 % t, None for
+    one seed), ``inside`` (how many of the ``others`` settings' gains lie in it) and ``text``.
+    """
+    preset = preset_of(experiment, results)
+    keys = {r["key"] for r in load("headline", results)}
+    mine = [r["config"] for r in load(experiment, results) if r["key"] in keys and r["config"]["preset"] == preset]
+    seeds = sorted(
+        c["seed"] for c in mine if c["mask"] and (c.get("mask_options") or {}).get(option, default) == default
+    )
+    df = runs("headline", results)
+    arms = df[df["preset"] == preset].pivot_table(index="seed", columns="mask", values="best_top1") if seeds else {}
+    per_seed = (arms["gmm"] - arms["none"]).dropna().to_dict() if {"gmm", "none"} <= set(arms) else {}
+    if not per_seed:
+        return {}
+    n, gains = len(per_seed), list(per_seed.values())
+    others = [r for r in setting_gains(experiment, option, default, results, preset) if r["value"] != default]
+    out = {"seeds": seeds, "per_seed": per_seed, "gain": sum(gains) / n, "interval": None, "inside": 0}
+    out["others"] = len(others)
+    out["text"] = (
+        f"The `{default}` row is not a run of its own: its configuration is the default GMM, so it is the "
+        f"`headline` experiment's GMM-ViT of seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))} "
+        f"(the same record{'s' * (len(seeds) > 1)})."
+    )
+    if len(seeds) == 1 and n > 1 and seeds[0] in per_seed:
+        below = sum(g < per_seed[seeds[0]] for g in gains)
+        place = {0: "the lowest", n - 1: "the highest"}.get(below, f"number {below + 1} from the bottom")
+        listed = ", ".join(f"seed {s}: {g:+.2f}" for s, g in per_seed.items())
+        out["text"] += f" Its gain is {place} of the headline's {n} per-seed gains ({listed})."
+    if n > 1:
+        lo, hi = out["interval"] = tuple(float(x) for x in t_interval(gains))
+        out["inside"] = inside = sum(lo <= r["gain"] <= hi for r in others)
+        out["text"] += (
+            f" Over all {n} seeds the `{default}` setting's gain is the headline gain, {out['gain']:+.2f} points "
+            f"(95 % interval {interval_text(lo, hi)})"
+        )
+        every = "every other setting's gain lies"
+        if others:
+            some = every if inside == len(others) else f"{inside} of the {len(others)} other settings' gains lie"
+            out["text"] += f"; {some} inside that interval" + " (one seed each)" * all(r["pairs"] == 1 for r in others)
+        out["text"] += "."
+    return out
+
+
+def curves_gap(experiment: str, results: Optional[str | Path] = None) -> Dict[str, Any]:
+    """How far apart the runs of an experiment lie: ``runs`` and ``gaps`` ({epoch: largest minus smallest test
+    top-1}) for the first and the last epoch they all have; ``{}`` with fewer than two runs."""
+    preset = preset_of(experiment, results)
+    records = [r for r in load(experiment, results) if r["config"]["preset"] == preset]
+    curves = [{h["epoch"]: h["test_top1"] for h in r["history"]} for r in records]
+    epochs = sorted(set.intersection(*map(set, curves))) if len(curves) > 1 else []
+    gaps = {e: max(c[e] for c in curves) - min(c[e] for c in curves) for e in epochs[:1] + epochs[-1:]}
+    return {"runs": len(curves), "gaps": gaps} if gaps else {}

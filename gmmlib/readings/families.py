@@ -1,0 +1,182 @@
+"""One-seed gains read against the seed noise: chapter 7's families and chapter 9's decays and biases.
+
+Most comparisons beyond the headline have one seed. A one-seed gain is one draw: it is read in units
+of a gain's seed-to-seed std (the headline's, :func:`gmmlib.stats.seed_noise`), and several of them
+against the largest that as many gains of pure noise reach. Every rule that decides a word here is
+tested (``tests/test_results.py``).
+
+Example:
+    >>> print("\\n".join(family_gains("exp3")))                  # chapter 7
+    >>> print(gains_against_noise(["retnet", "beyond"]).text)     # chapter 9
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..models.registry import display_name
+from ..stats.inference import Paired, interval_text, largest_abs_quantile
+from ..stats.noise import seed_noise
+from ..stats.tables import compare, headline, label, load, preset_of
+from .headline import families_with_seeds
+
+__all__ = ["family_gains", "gains_against_noise", "NoiseReading"]
+
+
+def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None) -> List[str]:
+    """Chapter 7's reading: each family's gain from the GMM in ``experiment``, against the seed noise.
+
+    Markdown bullets: the gains (each labelled with its seeds, beside the paper's, in units of a gain's
+    seed noise, and the headline's interval where the ViT row is one of its seeds); the families that
+    have seeds of their own in ``exp1-seeds``; and, per family, the epochs where the masked curve lies
+    below its baseline's (seed 0: it describes the figure). Empty until the experiment and the
+    headline (for the noise) are recorded.
+    """
+    preset = preset_of(experiment, results)
+    gain, noise = _headline_gain(results)
+    if preset is None or not noise > 0:
+        return []
+    table = compare(experiment, results, preset)
+    rows = table[table["gain"].notna()].to_dict("records")
+    if not rows:
+        return []
+    noise_seeds = gain.seeds
+    lines = [
+        f"* **Our gains** ({preset} preset): "
+        + ", ".join(f"{r['label']} {r['gain']:+.2f} ({_seeds(r['pairs'])}{_paper(r['paper_gain'])})" for r in rows)
+        + f". The seed noise of one gain is {noise:.2f} points (the headline's {noise_seeds} seeds of the ViT), "
+        "so these are "
+        + ", ".join(f"{abs(_in_noise(r, noise)):.1f}" for r in rows)
+        + " times the noise"
+        + (" (of a mean over n seeds: the noise divided by √n)." if any(r["pairs"] > 1 for r in rows) else ".")
+    ]
+    vit = [r for r in rows if r["label"] == label({"model": "vit", "mask": "gmm", "pool": "gap"})]
+    if vit and vit[0]["pairs"] == 1 and noise_seeds > 1:
+        lines[0] += (
+            f" GMM-ViT's row is one of the `headline` experiment's seeds; over all {noise_seeds} of them its gain "
+            f"is {gain.gain:+.2f} (95 % interval {interval_text(*gain.interval)})."
+        )
+    seeded = families_with_seeds(results, models=sorted({r["model"] for r in rows}))
+    if seeded:
+        lines.append(seeded)
+    below = []
+    for model in dict.fromkeys(r["model"] for r in table.to_dict("records")):
+        curves = {
+            r["config"]["mask"] or "none": {h["epoch"]: h["test_top1"] for h in r["history"]}
+            for r in load(experiment, results)
+            if r["config"]["preset"] == preset and r["config"]["model"] == model and r["config"]["seed"] == 0
+        }
+        if {"none", "gmm"} <= set(curves):
+            epochs = sorted(set(curves["none"]) & set(curves["gmm"]))
+            k = sum(curves["gmm"][e] < curves["none"][e] for e in epochs)
+            below.append(f"{k} of {len(epochs)} epochs for {display_name(model)}")
+    if below:
+        lines.append(
+            "* **In the curves** (seed 0), the masked model's test top-1 is below its baseline's after "
+            + ", ".join(below)
+            + "; one seed per curve, so this describes the figure, not a finding."
+        )
+    return lines
+
+
+def _headline_gain(results: Optional[str | Path]) -> Tuple[Optional[Paired], float]:
+    """The headline's paired best-epoch gain (at the preset the book shows) and the seed noise a gain is
+    read against (:func:`gmmlib.stats.seed_noise`); ``(None, nan)`` until the headline is recorded."""
+    summary = headline(results)
+    noise = seed_noise(results)
+    return (summary.best if summary else None), (noise if noise is not None else float("nan"))
+
+
+def _seeds(pairs: int) -> str:
+    return "one seed" if pairs == 1 else f"{pairs} seeds"
+
+
+def _in_noise(row: Dict[str, Any], noise: float) -> float:
+    """A row's gain in units of its own noise: a gain's seed std, divided by √n for a mean of n seeds."""
+    return row["gain"] / (noise / math.sqrt(row["pairs"]))
+
+
+def _paper(gain: float) -> str:
+    return "" if math.isnan(gain) else f"; paper {gain:+.2f}"
+
+
+@dataclass
+class NoiseReading:
+    """One-seed-or-more gains read against the largest of as many gains of pure noise.
+
+    Attributes:
+        rows: the masked settings, each once (``gmmlib.stats.tables.compare`` rows).
+        noise: a gain's seed-to-seed std (the headline's), points.
+        limit: the largest ``|gain| / noise`` that pure noise reaches in 95 % of draws.
+        beyond: the labels of the settings past ``limit``.
+        one_seed: every setting has one seed.
+        text: the detailed bullet; ``summary``: the short one for a chapter's summary.
+    """
+
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+    noise: float = float("nan")
+    limit: float = float("nan")
+    beyond: List[str] = field(default_factory=list)
+    one_seed: bool = True
+    text: str = ""
+    summary: str = ""
+
+
+def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path] = None) -> NoiseReading:
+    """The masked settings of ``experiments`` (each once, at the preset the book shows), their gains in
+    points and in units of a gain's seed noise, read against the largest of as many gains of pure noise
+    (:func:`gmmlib.stats.largest_abs_quantile`). Chapter 9 reads the decays and biases so. Its ``text``
+    is empty until a masked run and the headline (for the noise) are recorded.
+    """
+    gain, noise = _headline_gain(results)
+    out = NoiseReading(noise=noise)
+    rows: Dict[str, Dict[str, Any]] = {}
+    presets = []
+    for experiment in experiments:
+        preset = preset_of(experiment, results)
+        table = compare(experiment, results, preset) if preset else None
+        if table is None or table.empty:
+            continue
+        presets.append(preset)
+        for row in table[table["gain"].notna()].to_dict("records"):
+            rows.setdefault(row["label"], row)
+    if not rows or not out.noise > 0:
+        return out
+    out.rows, noise = list(rows.values()), out.noise
+    out.limit = largest_abs_quantile(len(rows))
+    out.one_seed = all(r["pairs"] == 1 for r in out.rows)
+    out.beyond = [lab for lab, r in rows.items() if abs(_in_noise(r, noise)) > out.limit]
+    out.text = (
+        ("* **Each run is one seed**" if out.one_seed else "* **Seeds as in the tables**")
+        + f" ({', '.join(dict.fromkeys(presets))} preset). Gains over the unmasked ViT, in points and in units "
+        f"of the seed noise of one gain ({noise:.2f}, from the headline's "
+        f"{gain.seeds} seeds"
+        + ("" if out.one_seed else "; divided by √n for a mean of n seeds")
+        + "): "
+        + ", ".join(f"{lab} {r['gain']:+.2f} ({_in_noise(r, noise):+.1f})" for lab, r in rows.items())
+        + f". Among {len(rows)} gains of pure noise, the largest lies beyond {out.limit:.1f} times the noise in "
+        "only 5 % of draws (`gmmlib.stats.largest_abs_quantile`)"
+    )
+    gains = [r["gain"] for r in out.rows]
+    out.summary = (
+        f"* **Our runs** ({len(rows)} masked configurations, "
+        f"{'one seed each' if out.one_seed else 'seeds as in the tables'}): gains from {min(gains):+.2f} to "
+        f"{max(gains):+.2f} points, against a seed noise of {noise:.2f} per gain. "
+    )
+    if not out.beyond:
+        out.text += "; no gain here does, so none of them is an effect these runs can tell from noise."
+        out.summary += (
+            "None lies beyond what noise alone gives for the largest of that many gains: the runs rank none of "
+            "these masks above another or above no mask, and they do not show that the masks do nothing."
+        )
+    else:
+        named, one = ", ".join(out.beyond), len(out.beyond) == 1
+        out.text += f"; {named} lie{'s' if one else ''} beyond it, a candidate for more seeds, not yet a finding."
+        out.summary += (
+            f"Only {named} lie{'s' if one else ''} beyond what noise alone gives; "
+            f"{'it needs' if one else 'they need'} seeds before {'it is' if one else 'they are'} a finding."
+        )
+    return out

@@ -1,0 +1,379 @@
+"""Recorded runs as tables, beside the paper's numbers.
+
+Every number the book shows comes from here: either a run of this library recorded in the
+results store (read through :func:`gmmlib.experiments.recorded`) or the paper's published
+value (:func:`gmmlib.stats.paper`), labelled as such. Where a run does not exist yet, the tables
+say so and give the command that makes it.
+
+The table helpers return ``pandas.DataFrame`` objects (pandas is in the ``book`` extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..data.registry import PAPER_DATASETS, get_info
+from ..experiments.grids import get_experiment, run_command, run_file_name
+from ..experiments.status import missing_runs, recorded, stale_runs
+from ..models.registry import PAPER_FAMILIES, display_name
+from ..training.options import non_default_options
+from ..training.provenance import hardware_kind
+from .inference import Paired, paired, t_interval
+from .paper import paper
+
+__all__ = [
+    "Headline",
+    "MODEL_NAMES",
+    "DATASET_NAMES",
+    "load",
+    "label",
+    "runs",
+    "summary",
+    "headline",
+    "exp1_table",
+    "gain_text",
+    "exp1_pivot",
+    "preset_of",
+    "compare",
+    "missing",
+    "stale",
+]
+
+
+# The paper's families and data sets with the names its tables print, in its order; the
+# registries own both (ModelEntry.display_name, DatasetInfo.display_name).
+MODEL_NAMES = {name: display_name(name) for name in PAPER_FAMILIES}
+
+
+DATASET_NAMES = {name: get_info(name).display_name for name in PAPER_DATASETS}
+
+
+# Options a label shows even at their default: the RetNet decay's variants differ in their distance.
+_ALWAYS_SHOWN = {"retnet": ("distance",)}
+
+
+_MASK_NAMES = {"gmm": "GMM", "elm": "ELM", "retnet": "RetNet", "alibi2d": "ALiBi-2D", "relpos": "RelPos"}
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError as e:  # pragma: no cover - the book extra has pandas
+        raise ImportError("gmmlib.stats tables need pandas: pip install 'gmmlib[book]'") from e
+    return pd
+
+
+def load(experiment: str, results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
+    """All recorded runs of an experiment (their records), sorted by run name."""
+    return recorded(experiment, results)
+
+
+def label(config: Dict[str, Any]) -> str:
+    """A readable name for a run's configuration, e.g. ``GMM-ViT (K=3, GAP)``."""
+    name = display_name(config["model"])
+    if config.get("mask"):
+        name = f"{_MASK_NAMES.get(config['mask'], config['mask'])}-{name}"
+    details = []
+    options = config.get("mask_options") or {}
+    always = _ALWAYS_SHOWN.get(config.get("mask"), ())
+    try:  # options at their defaults say nothing, except the one that tells a mask's variants apart
+        shown = {
+            **non_default_options(config.get("mask"), options),
+            **{k: v for k, v in options.items() if k in always},
+        }
+    except ValueError:
+        shown = dict(options)
+    for k, v in sorted(shown.items()):
+        details.append(f"K={v}" if k == "num_kernels" else str(v) if k == "distance" else f"{k}={v}")
+    if config.get("pool"):
+        details.append(config["pool"].upper())
+    return name + (f" ({', '.join(details)})" if details else "")
+
+
+def runs(experiment: str, results: Optional[str | Path] = None):
+    """One row per recorded run: configuration, top-1, cost, speed and time."""
+    return _runs_frame(load(experiment, results))
+
+
+def _runs_frame(records: List[Dict[str, Any]]):
+    pd = _pandas()
+    rows = []
+    for r in records:
+        c = r["config"]
+        rows.append(
+            {
+                "run": r["name"],
+                "label": label(c),
+                "model": c["model"],
+                "mask": c["mask"] or "none",
+                "mask_options": json.dumps(c.get("mask_options") or {}, sort_keys=True),
+                "pool": c.get("pool") or "default",
+                "dataset": c["dataset"],
+                "preset": c["preset"],
+                "seed": c["seed"],
+                "best_top1": r["best_top1"],
+                "final_top1": r["final_top1"],
+                "params": r["cost"]["params"],
+                "macs": r["cost"]["macs"],
+                "flops": r["cost"]["flops"],
+                "images_per_second": statistics.mean(h["images_per_second"] for h in r["history"]),
+                "minutes": r["wall_seconds"] / 60,
+                "hardware": r["hardware"].get("gpu") or r["hardware"].get("cpu"),
+                "hardware_kind": hardware_kind(r),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _spread(values: List[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def summary(experiment: str, results: Optional[str | Path] = None):
+    """One row per configuration, aggregated over seeds (mean, sample std, min, max)."""
+    return _summary_frame(runs(experiment, results))
+
+
+def _summary_frame(df):
+    pd = _pandas()
+    if df.empty:
+        return df
+    keys = ["label", "model", "mask", "mask_options", "pool", "dataset", "preset"]
+    rows = []
+    for k, g in df.groupby(keys, sort=False):
+        best, final = g["best_top1"].tolist(), g["final_top1"].tolist()
+        rows.append(
+            {
+                **dict(zip(keys, k)),
+                "seeds": len(g),
+                "best_mean": statistics.mean(best),
+                "best_std": _spread(best),
+                "best_min": min(best),
+                "best_max": max(best),
+                "final_mean": statistics.mean(final),
+                "final_std": _spread(final),
+                "params": int(g["params"].iloc[0]),
+                "macs": int(g["macs"].iloc[0]),
+                "flops": int(g["flops"].iloc[0]),
+                "images_per_second": g["images_per_second"].mean(),
+                "minutes": g["minutes"].mean(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline's ViT and GMM-ViT runs at one preset, paired by seed (arm a: ViT, arm b: GMM-ViT).
+
+    Args:
+        preset: the preset of the runs.
+        seeds: the seeds with both runs, in order.
+        best: best-epoch top-1, paired (:func:`gmmlib.stats.paired`).
+        final: final-epoch top-1, paired.
+    """
+
+    preset: str
+    seeds: Tuple[int, ...]
+    best: Paired
+    final: Paired
+
+
+def headline(results: Optional[str | Path] = None, preset: Optional[str] = None) -> Optional[Headline]:
+    """ViT against GMM-ViT (GAP, K = 5) seed by seed; None until a seed has both runs.
+
+    Args:
+        results: the results folder.
+        preset: the preset to read (default: the one the book shows, :func:`preset_of`).
+    """
+    preset = preset or preset_of("headline", results)
+    arms: Dict[str, Dict[int, Dict[str, Any]]] = {"none": {}, "gmm": {}}
+    for r in load("headline", results):
+        if r["config"]["preset"] == preset:
+            arms[r["config"].get("mask") or "none"][int(r["config"]["seed"])] = r
+    seeds = tuple(sorted(set(arms["none"]) & set(arms["gmm"])))
+    if not seeds:
+        return None
+    a, b = [arms["none"][s] for s in seeds], [arms["gmm"][s] for s in seeds]
+    return Headline(
+        preset,
+        seeds,
+        best=paired([r["best_top1"] for r in a], [r["best_top1"] for r in b]),
+        final=paired([r["final_top1"] for r in a], [r["final_top1"] for r in b]),
+    )
+
+
+def exp1_table(results: Optional[str | Path] = None, preset: str = "cpu"):
+    """Experiment 1: the paper's top-1 beside ours, per model and data set.
+
+    Columns: model, dataset, paper (no mask, GMM, gain), ours (no mask, GMM, gain), each side's
+    cell as text (``paper_cell``, ``ours_cell``: :func:`gain_text`), and for rows whose runs do
+    not exist the ``command`` that makes them (empty otherwise; ``note`` says "not rerun here: "
+    before it).
+    """
+    pd = _pandas()
+    table = paper()["main_table"]
+    ours = summary("exp1", results)
+    rows = []
+    for model, values in table["rows"].items():
+        for i, dataset in enumerate(table["datasets"]):
+            row = {
+                "model": MODEL_NAMES[model],
+                "dataset": DATASET_NAMES[dataset],
+                "paper_none": values["none"][i],
+                "paper_gmm": values["gmm"][i],
+                "paper_gain": round(values["gmm"][i] - values["none"][i], 2),
+            }
+            got = {}
+            if not ours.empty:
+                sel = ours[(ours["model"] == model) & (ours["dataset"] == dataset) & (ours["preset"] == preset)]
+                got = {
+                    m: sel[sel["mask"] == m]["best_mean"].iloc[0] for m in ("none", "gmm") if (sel["mask"] == m).any()
+                }
+            row["ours_none"] = got.get("none", float("nan"))
+            row["ours_gmm"] = got.get("gmm", float("nan"))
+            row["ours_gain"] = row["ours_gmm"] - row["ours_none"]
+            row["paper_cell"] = gain_text(row["paper_none"], row["paper_gmm"], row["paper_gain"])
+            row["ours_cell"] = gain_text(row["ours_none"], row["ours_gmm"], row["ours_gain"])
+            row["command"] = "" if len(got) == 2 else run_command("exp1", preset, f"model={model},dataset={dataset}")
+            row["note"] = "not rerun here: " + row["command"] if row["command"] else ""
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gain_text(none: float, gmm: float, gain: float) -> str:
+    """One cell of the main table as text: ``"93.65 → 95.06 (+1.41)"``, or ``"not rerun"`` when the gain is NaN."""
+    return "not rerun" if math.isnan(gain) else f"{none:.2f} → {gmm:.2f} ({gain:+.2f})"
+
+
+def exp1_pivot(table, column: str):
+    """One column of :func:`exp1_table` laid out as the paper's table: families down, data sets across, in its order."""
+    models = [MODEL_NAMES[m] for m in paper()["main_table"]["rows"]]
+    datasets = [DATASET_NAMES[d] for d in paper()["main_table"]["datasets"]]
+    return table.pivot(index="model", columns="dataset", values=column).reindex(models)[datasets]
+
+
+def preset_of(experiment: str, results: Optional[str | Path] = None) -> Optional[str]:
+    """The preset whose runs of ``experiment`` the book shows: "paper" if any, else "cpu", else "quick".
+
+    Returns None when the store lists no run for ``experiment``.
+    """
+    presets = {r["config"]["preset"] for r in load(experiment, results)}
+    return next((p for p in ("paper", "cpu", "quick") if p in presets), None)
+
+
+def _paper_cell(config: Dict[str, Any]) -> float:
+    """The paper's top-1 for this configuration, if its main table has that cell (else NaN).
+
+    The table's models use the family's default pooling (GAP for ViT, see the pooling
+    confound in chapter 9) and the GMM with its defaults (K = 5, official initialisation).
+    """
+    table = paper()["main_table"]
+    mask = config.get("mask") or "none"
+    pool_ok = config.get("pool") in (None, "gap" if config["model"] == "vit" else None)
+    try:
+        default_options = not non_default_options(config.get("mask"), config.get("mask_options"))
+    except ValueError:
+        default_options = False
+    if (
+        config["model"] not in table["rows"]
+        or config["dataset"] not in table["datasets"]
+        or mask not in ("none", "gmm")
+        or not default_options
+        or not pool_ok
+    ):
+        return float("nan")
+    return table["rows"][config["model"]][mask][table["datasets"].index(config["dataset"])]
+
+
+def compare(experiment: str, results: Optional[str | Path] = None, preset: str = "cpu"):
+    """Each configuration of an experiment beside its unmasked baseline and the paper.
+
+    One row per configuration (its ``label``, ``model`` and ``mask`` kind, "none" for a baseline), over its seeds:
+    best and final top-1 (mean, sample std),
+    the gain over the run without a mask of the same model, pooling and data set (paired
+    by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
+    their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
+    its main table has the cell (else NaN), cost and speed, and ``hardware``: the kinds of hardware the row's
+    runs and their paired baselines trained on (:func:`gmmlib.training.provenance.hardware_kind`), joined by " + ", and
+    ``mixed_hardware`` (True where that is more than one kind: a gain that mixes in the hardware's). Rows follow the
+    experiment's grid (:mod:`gmmlib.experiments`), which lists each unmasked baseline
+    before its masks; the baselines' own gain is NaN.
+    """
+    pd = _pandas()
+    records = load(experiment, results)  # read once; the tables below are views of it
+    all_runs = _runs_frame(records)
+    if all_runs.empty or not (all_runs["preset"] == preset).any():
+        return pd.DataFrame()
+    df = all_runs[all_runs["preset"] == preset]
+    configs = {r["name"]: r["config"] for r in records if r["config"]["preset"] == preset}
+    rows = []
+    # rows in the experiment's own order (its grid lists each baseline before its masks)
+    grid = get_experiment(experiment).configs(preset)
+    datasets = list(dict.fromkeys(c.dataset for c in grid))
+    labels = list(dict.fromkeys(label(dataclasses.asdict(c)) for c in grid))
+
+    def position(items: List[str], item: str) -> int:
+        return items.index(item) if item in items else len(items)
+
+    table = _summary_frame(all_runs).query("preset == @preset").to_dict("records")
+    table.sort(key=lambda r: (position(datasets, r["dataset"]), position(labels, r["label"])))
+    for row in table:
+        same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
+        mine = df[same & (df["label"] == row["label"])]
+        base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
+        diffs = (mine.set_index("seed")["best_top1"] - base).dropna().tolist() if row["mask"] != "none" else []
+        interval = t_interval(diffs) if len(diffs) > 1 else (float("nan"), float("nan"))
+        # where the runs of this row and the baselines they are paired with trained: one kind, or a mix to flag
+        paired = df[same & (df["mask"] == "none") & df["seed"].isin(mine["seed"])] if row["mask"] != "none" else mine
+        kinds = sorted(set(mine["hardware_kind"]) | set(paired["hardware_kind"]))
+        config = configs[mine["run"].iloc[0]]
+        paper_value = _paper_cell(config)
+        paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
+        rows.append(
+            {
+                "label": row["label"],
+                "model": row["model"],
+                "mask": row["mask"],
+                "dataset": row["dataset"],
+                "seeds": row["seeds"],
+                "best_mean": row["best_mean"],
+                "best_std": row["best_std"],
+                "final_mean": row["final_mean"],
+                "pairs": len(diffs),
+                "gain": statistics.mean(diffs) if diffs else float("nan"),
+                "gain_std": _spread(diffs) if diffs else float("nan"),
+                "gain_low": interval[0],
+                "gain_high": interval[1],
+                "paper": paper_value,
+                "paper_gain": paper_value - paper_base if row["mask"] != "none" else float("nan"),
+                "params": row["params"],
+                "macs": row["macs"],
+                "images_per_second": row["images_per_second"],
+                "minutes": row["minutes"],
+                "hardware": " + ".join(kinds),
+                "mixed_hardware": len(kinds) > 1,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def missing(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
+    """Commands that would produce the runs of ``experiment`` not recorded yet.
+
+    A run is recorded when the experiment lists a record with the key of its current
+    configuration (:func:`gmmlib.experiments.missing_runs`); a record made under an older
+    configuration does not count (see :func:`stale`).
+    """
+    return [run_command(experiment, preset, run_file_name(c)) for c in missing_runs(experiment, preset, results)]
+
+
+def stale(experiment: str, preset: str = "cpu", results: Optional[str | Path] = None) -> List[str]:
+    """Names of the runs ``experiment`` lists at ``preset`` that were recorded under an older configuration."""
+    return [r["name"] for r in stale_runs(experiment, preset, results)]
