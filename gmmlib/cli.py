@@ -228,6 +228,11 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     print("gains in points: masked minus unmasked best-epoch top-1, paired by seed, 95 % t-interval")
     print(t.to_string())
+    print(
+        "reading: one rule for every row (gmmlib.readings.standing): an interval that excludes zero 'holds after "
+        "correction' only if its paired t-test survives Holm's correction over every row with seeds, else it is "
+        "'a lead'; the paper's gain is another model at another scale, shown for orientation, never as a test"
+    )
     return 0
 
 

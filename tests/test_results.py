@@ -227,8 +227,9 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
     table = evidence.table(tmp_path)
     low, high = t_interval([-0.5, 0.5, 0.3])
     assert table.loc["GMM-ViT (GAP)"].tolist() == [
-        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+1.41"
+        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+0.10", "includes zero", "+1.41"
     ]  # fmt: skip
+    assert table.loc["GMM-ViT (K=2, GAP)", "reading"] == "one seed" and k2["holds"] is None
     assert table.loc["GMM-ViT (K=2, GAP)", "95 % interval"] == "one seed"
     assert table.loc["GMM-ViT (K=2, GAP)", "paper's gain"] == "+0.59"
 
@@ -242,6 +243,7 @@ def test_report_prints_every_comparison_and_refuses_a_missing_folder(tmp_path, c
     assert main(["report", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "GMM-ViT (GAP)" in out and "+0.10" in out and "paired by seed, 95 % t-interval" in out
+    assert "Holm's correction over every row with seeds" in out and "never as a test" in out
     assert main(["report", "--results", str(tmp_path / "nowhere")]) == 2
     assert "nowhere is not a results folder" in capsys.readouterr().err
 

@@ -125,3 +125,36 @@ def test_largest_abs_quantile_is_exact():
         largest_abs_quantile(0)
     with pytest.raises(ValueError, match="strictly between 0 and 1, got 1"):
         largest_abs_quantile(3, 1)
+
+
+def test_a_paired_p_value_is_the_t_tests():
+    from gmmlib.stats.inference import p_value
+
+    c = paired([49.75, 49.58, 50.06], [49.19, 50.05, 49.80])
+    t = c.gain / (c.gain_std / math.sqrt(3))
+    assert p_value(c) == pytest.approx(2 * scipy_stats.t.sf(abs(t), 2))
+    assert p_value(paired([50.0], [51.0])) is None
+    assert p_value(paired([1.0, 2.0], [2.0, 3.0])) == 0.0  # every seed agrees: an infinite t
+    assert p_value(paired([1.0, 2.0], [1.0, 2.0])) == 1.0
+
+
+def test_holm_steps_down_and_stops_at_the_first_that_fails():
+    from gmmlib.stats.inference import holm
+
+    # m = 4 tested: 0.01 <= 0.05/4, 0.015 <= 0.05/3, then 0.03 > 0.05/2 stops; 0.04 is not reached
+    assert holm([0.01, 0.04, 0.015, 0.03, None]) == [True, False, True, False, None]
+    assert holm([0.04, 0.015]) == [True, True]  # 0.015 <= 0.05/2, then 0.04 <= 0.05/1
+    assert holm([0.04, 0.03]) == [False, False]  # the smallest already fails 0.05/2
+    assert holm([]) == [] and holm([None]) == [None]
+    # uncorrected, four p-values under 0.05 would all pass; Holm over ten tests keeps none of them
+    assert holm([0.04, 0.015, 0.012, 0.009] + [0.5] * 6)[:4] == [False, False, False, False]
+
+
+def test_a_reading_says_one_seed_includes_zero_a_lead_or_holds():
+    from gmmlib.readings.evidence import standing
+
+    row = {"seeds": 3, "low": 0.1, "high": 0.9, "holds": True}
+    assert standing(row) == "holds after correction"
+    assert standing({**row, "holds": False}) == "a lead"
+    assert standing({**row, "low": -0.1}) == "includes zero"
+    assert standing({**row, "seeds": 1}) == "one seed"

@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
-from ..stats.inference import interval_text, minimum_detectable_effect, seeds_needed
+from ..stats.inference import excludes, holm, interval_text, minimum_detectable_effect, seeds_needed
 from ..stats.noise import seed_noise
 from ..stats.paper import paper
 from ..stats.tables import headline, load, preset_of
 from .ablations import setting_gains
 
-__all__ = ["VERDICT_EXPERIMENTS", "comparisons", "table", "power_summary", "caveats", "epoch_lead", "epoch_lead_text"]
+__all__ = [
+    "VERDICT_EXPERIMENTS",
+    "STANDINGS",
+    "comparisons",
+    "standing",
+    "table",
+    "power_summary",
+    "caveats",
+    "epoch_lead",
+    "epoch_lead_text",
+]
 
 
 # The experiments the verdict chapter reads, in the book's order; a comparison that several list
@@ -39,9 +49,10 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
     """Every masked-vs-unmasked comparison recorded, once each, with its paired gain and the paper's.
 
     Each row: ``experiment``, ``label``, ``mask``, ``dataset``, ``preset``, ``seeds`` (paired
-    seeds), ``gain`` (mean paired gain, points), ``low``/``high`` (its 95 % t-interval, NaN for one
-    seed), ``paper_gain`` (NaN where the paper has no such cell), ``hardware`` (where its runs trained) and
-    ``mixed_hardware`` (more than one kind).
+    seeds), ``gain`` (mean paired best-epoch gain, points), ``low``/``high`` (its 95 % t-interval, NaN for
+    one seed), ``final_gain`` (the same on the final epoch), ``p_value`` (paired t-test), ``holds`` (it survives
+    Holm's correction over all the rows; None for one seed), ``standing`` (:func:`standing`), ``paper_gain``
+    (NaN where the paper has no such cell), ``hardware`` (where its runs trained) and ``mixed_hardware``.
     Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from ..stats.tables import compare
@@ -74,15 +85,40 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                         "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
                         "hardware": r["hardware"],
                         "mixed_hardware": r["mixed_hardware"],
+                        "final_gain": r["final_gain"],
+                        "p_value": r["p_value"],
                     }
                 )
+    # one standard for every reading: Holm's correction over every comparison the book reads that has a test
+    holds = holm([None if math.isnan(r["p_value"]) else r["p_value"] for r in rows])
+    for r, h in zip(rows, holds):
+        r["holds"] = h
+        r["standing"] = standing(r)
     return rows
+
+
+STANDINGS = ("one seed", "includes zero", "a lead", "holds after correction")
+
+
+def standing(row: Mapping[str, Any]) -> str:
+    """How far a comparison's gain is established, by one rule for the whole book (:data:`STANDINGS`).
+
+    "one seed": no interval. "includes zero": its 95 % interval includes zero. "a lead": the interval
+    excludes zero but the paired t-test does not survive Holm's correction over every comparison the book
+    reads (with many intervals, some exclude zero by chance). "holds after correction": it does.
+    """
+    if row["seeds"] < 2:
+        return STANDINGS[0]
+    if not excludes(row["low"], row["high"]):
+        return STANDINGS[1]
+    return STANDINGS[3] if row.get("holds") else STANDINGS[2]
 
 
 def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None):
     """:func:`comparisons` as a DataFrame for reading, indexed by comparison: data set, preset, seeds,
-    our gain, its 95 % interval ("one seed" where there is one) and the paper's gain ("–" where it has
-    none), all as text in points. Empty when nothing is recorded.
+    our best-epoch gain, its 95 % interval ("one seed" where there is one), the final-epoch gain, its
+    reading (:func:`standing`, Holm-corrected) and the paper's gain ("–" where it has none, shown for
+    orientation: it is another model at another scale), all as text in points. Empty when nothing is recorded.
 
     Args:
         results: the results folder (default: this checkout's).
@@ -91,7 +127,18 @@ def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, An
     import pandas as pd
 
     rows = comparisons(results) if rows is None else rows
-    columns = ["comparison", "experiment", "data set", "preset", "seeds", "our gain", "95 % interval", "paper's gain"]
+    columns = [
+        "comparison",
+        "experiment",
+        "data set",
+        "preset",
+        "seeds",
+        "our gain",
+        "95 % interval",
+        "final-epoch gain",
+        "reading",
+        "paper's gain",
+    ]
     out = pd.DataFrame(
         [
             [
@@ -102,6 +149,8 @@ def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, An
                 r["seeds"],
                 f"{r['gain']:+.2f}",
                 "one seed" if r["seeds"] < 2 else interval_text(r["low"], r["high"]),
+                f"{r['final_gain']:+.2f}",
+                r["standing"],
                 "–" if math.isnan(r["paper_gain"]) else f"{r['paper_gain']:+.2f}",
             ]
             for r in rows

@@ -30,6 +30,8 @@ __all__ = [
     "expected_range",
     "range_tail",
     "largest_abs_quantile",
+    "p_value",
+    "holm",
 ]
 
 
@@ -230,3 +232,35 @@ def largest_abs_quantile(n: int, q: float = 0.95) -> float:
     if not 0 < q < 1:
         raise ValueError(f"q must lie strictly between 0 and 1, got {q}")
     return float(_scipy.norm.ppf((1 + q ** (1 / n)) / 2))
+
+
+def p_value(comparison: Paired) -> Optional[float]:
+    """Two-sided p-value of a paired t-test that the mean gain is zero (None for one seed).
+
+    A gain whose seeds agree exactly has p = 0 (or 1 when it is zero): the t statistic is infinite.
+    """
+    if comparison.seeds < 2 or comparison.gain_std is None:
+        return None
+    if comparison.gain_std == 0:
+        return 0.0 if comparison.gain != 0 else 1.0
+    t = comparison.gain / (comparison.gain_std / math.sqrt(comparison.seeds))
+    return float(2 * _scipy.t.sf(abs(t), comparison.seeds - 1))
+
+
+def holm(p_values: Sequence[Optional[float]], alpha: float = 0.05) -> list:
+    """Holm's step-down correction: which of several tests reject at family-wise level ``alpha``.
+
+    The p-values are sorted; the i-th smallest (from 0) rejects while it is at most ``alpha / (m - i)``,
+    and every larger one is kept once one fails. ``m`` counts the tests that have a p-value; a None
+    (one seed, no test) stays None.
+
+    Returns:
+        Per input, True (holds after the correction), False, or None.
+    """
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list = [None] * len(p_values)
+    m, rejecting = len(tested), True
+    for rank, (p, i) in enumerate(tested):
+        rejecting = rejecting and p <= alpha / (m - rank)
+        out[i] = rejecting
+    return out

@@ -24,7 +24,7 @@ from ..experiments.status import missing_runs, recorded, stale_runs
 from ..models.registry import PAPER_FAMILIES, display_name
 from ..training.options import non_default_options
 from ..training.provenance import hardware_kind
-from .inference import Paired, paired, t_interval
+from .inference import Paired, p_value, paired
 from .paper import paper
 
 __all__ = [
@@ -129,6 +129,10 @@ def _runs_frame(records: List[Dict[str, Any]]):
             }
         )
     return pd.DataFrame(rows)
+
+
+def _nan(x: Optional[float]) -> float:
+    return float("nan") if x is None else x
 
 
 def _spread(values: List[float]) -> float:
@@ -299,7 +303,8 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     best and final top-1 (mean, sample std),
     the gain over the run without a mask of the same model, pooling and data set (paired
     by seed: ``pairs`` seeds with both runs, mean and std of the per-seed differences and
-    their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair), the paper's top-1 and gain where
+    their 95% t-interval ``gain_low``..``gain_high``, NaN for one pair; ``final_gain`` the same on the final epoch;
+    ``p_value`` of a paired t-test of the best-epoch gain, NaN for one pair), the paper's top-1 and gain where
     its main table has the cell (else NaN), cost and speed, and ``hardware``: the kinds of hardware the row's
     runs and their paired baselines trained on (:func:`gmmlib.training.provenance.hardware_kind`), joined by " + ", and
     ``mixed_hardware`` (True where that is more than one kind: a gain that mixes in the hardware's). Rows follow the
@@ -327,12 +332,17 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     for row in table:
         same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
         mine = df[same & (df["label"] == row["label"])]
-        base = df[same & (df["mask"] == "none")].set_index("seed")["best_top1"]
-        diffs = (mine.set_index("seed")["best_top1"] - base).dropna().tolist() if row["mask"] != "none" else []
-        interval = t_interval(diffs) if len(diffs) > 1 else (float("nan"), float("nan"))
+        base = df[same & (df["mask"] == "none")][["seed", "best_top1", "final_top1"]]
+        both = mine[["seed", "best_top1", "final_top1"]].merge(base, on="seed", suffixes=("", "_base"))
+        both = both.sort_values("seed")
+        best = final = None
+        if row["mask"] != "none" and len(both):  # seed by seed against the unmasked run of the same seed
+            best = paired(both["best_top1_base"].tolist(), both["best_top1"].tolist())
+            final = paired(both["final_top1_base"].tolist(), both["final_top1"].tolist())
+        interval = best.interval if best is not None and best.interval else (float("nan"), float("nan"))
         # where the runs of this row and the baselines they are paired with trained: one kind, or a mix to flag
-        paired = df[same & (df["mask"] == "none") & df["seed"].isin(mine["seed"])] if row["mask"] != "none" else mine
-        kinds = sorted(set(mine["hardware_kind"]) | set(paired["hardware_kind"]))
+        baselines = df[same & (df["mask"] == "none") & df["seed"].isin(mine["seed"])] if row["mask"] != "none" else mine
+        kinds = sorted(set(mine["hardware_kind"]) | set(baselines["hardware_kind"]))
         config = configs[mine["run"].iloc[0]]
         paper_value = _paper_cell(config)
         paper_base = _paper_cell({**config, "mask": None, "mask_options": {}})
@@ -346,11 +356,13 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
                 "best_mean": row["best_mean"],
                 "best_std": row["best_std"],
                 "final_mean": row["final_mean"],
-                "pairs": len(diffs),
-                "gain": statistics.mean(diffs) if diffs else float("nan"),
-                "gain_std": _spread(diffs) if diffs else float("nan"),
+                "pairs": best.seeds if best else 0,
+                "gain": best.gain if best else float("nan"),
+                "gain_std": _nan(best.gain_std) if best else float("nan"),
                 "gain_low": interval[0],
                 "gain_high": interval[1],
+                "final_gain": final.gain if final else float("nan"),
+                "p_value": _nan(p_value(best)) if best else float("nan"),
                 "paper": paper_value,
                 "paper_gain": paper_value - paper_base if row["mask"] != "none" else float("nan"),
                 "params": row["params"],

@@ -1,0 +1,90 @@
+"""Readings that chapters 6 and 9 used to compute in their cells, now in gmmlib.readings: every rule that
+decides a word of them, on constructed numbers."""
+
+import pytest
+from test_store import fake_record
+
+from gmmlib.readings.ablations import Ablation, paper_kernels, what_the_ablations_show
+from gmmlib.readings.families import pooling_reading
+from gmmlib.stats import DATASET_NAMES, paper
+from gmmlib.store.records import Store
+from gmmlib.training.config import RunConfig
+
+
+def test_the_papers_kernel_ablation_is_read_against_its_k1_column():
+    table = paper()["kernel_ablation"]
+    reading = paper_kernels(DATASET_NAMES)
+    for dataset, values in table["rows"].items():
+        by_k = dict(zip(table["kernels"], values))
+        assert reading.gains[dataset] == {k: pytest.approx(v - by_k[1]) for k, v in by_k.items() if k >= 2}
+        masked = [v for k, v in by_k.items() if k >= 2]
+        assert reading.spread[dataset] == pytest.approx(max(masked) - min(masked))
+        assert f"* {DATASET_NAMES[dataset]}: gains of {min(reading.gains[dataset].values()):+.2f}" in reading.text
+    tops = {
+        max((k for k in table["kernels"] if k >= 2), key=dict(zip(table["kernels"], v)).get)
+        for v in table["rows"].values()
+    }
+    assert ("with no K on top on every data set" in reading.text) == (len(tops) > 1)
+    assert reading.text.endswith("so the table ranks no K above another.")
+
+
+def _ablation(experiment, verdict, pairs=(3, 3), apart=(), seeds=(0, 1, 2)):
+    return Ablation(
+        experiment,
+        "K",
+        preset="cpu",
+        gains=[0.1, 0.2],
+        pairs=list(pairs),
+        spread=0.1,
+        common_seeds=list(seeds),
+        scales={"run": {"expected_range": 0.5}},
+        verdict=verdict,
+        apart_from_zero=list(apart),
+    )
+
+
+def test_the_ablations_closing_bullets_say_what_noise_allows_and_no_more():
+    paper_k = paper_kernels(DATASET_NAMES)
+    quiet = _ablation("exp2-kernels", "what noise alone gives", apart=(4,))
+    wide = _ablation("exp2-init", "wider than noise", pairs=(1, 1), seeds=(0,))
+    text = what_the_ablations_show(quiet, wide, 0.5, paper_k)
+    assert "rank no setting above another" in text and "The interval of K=4 excludes zero" in text
+    assert "The initialisation may matter" in text and "one seed each" in text
+    assert "With 3 seeds per setting (as `exp2-kernels` has)" in text and "**What they do not show:**" in text
+    nothing = what_the_ablations_show(_ablation("exp2-kernels", None), _ablation("exp2-init", None), None, paper_k)
+    assert nothing.count("\n* ") == 0 and "paper's kernel ablation" in nothing  # the paper's bullet alone
+    one = what_the_ablations_show(_ablation("a", None, seeds=(0,)), _ablation("b", None, seeds=(0,)), 0.5, paper_k)
+    assert "goes unseen with one seed" in one
+
+
+def _pooling_store(tmp_path, cells, noise_gains=(-0.5, 0.5, 0.0)):
+    store = Store(tmp_path)
+    for (pool, mask), top1 in cells.items():
+        record = fake_record(RunConfig(mask=mask, pool=pool), top1=top1)
+        store.put(record)
+        store.add("pooling", [record["key"]])
+    for seed, gain in enumerate(noise_gains):  # the headline's seeds give the noise (std 0.5)
+        for mask, top1 in ((None, 50.0), ("gmm", 50.0 + gain)):
+            record = fake_record(RunConfig(mask=mask, pool="gap", seed=seed, data_path="workers"), top1=top1)
+            store.put(record)
+            store.add("headline", [record["key"]])
+
+
+def test_the_pooling_confound_splits_into_mask_and_pooling():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        assert pooling_reading(tmp) == ""
+        cells = {("cls", None): 50.0, ("cls", "gmm"): 50.2, ("gap", None): 50.3, ("gap", "gmm"): 50.6}
+        _pooling_store(tmp, cells)
+        text = pooling_reading(tmp)
+    assert "gives +0.60 points; the mask alone, pooling fixed to GAP, +0.30; the pooling alone" in text
+    assert "+0.30 (cpu preset, one seed each)" in text and "within twice the seed noise of a gain (0.50)" in text
+
+
+def test_a_pooling_effect_beyond_the_noise_is_not_called_no_effect(tmp_path):
+    cells = {("cls", None): 50.0, ("cls", "gmm"): 50.0, ("gap", None): 52.0, ("gap", "gmm"): 52.0}
+    _pooling_store(tmp_path, cells)
+    text = pooling_reading(tmp_path)
+    assert "the pooling alone, without a mask, +2.00" in text and "no pooling effect" not in text
+    assert text.endswith("The seed noise of a gain is 0.50 points.")
