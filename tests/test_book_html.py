@@ -168,12 +168,21 @@ def driver(chromium, tmp_path_factory):
     drv.quit()
 
 
+# MathJax loads after the page (and a redirect from index.html may still be under way): wait for its
+# startup, then until every math element is typeset or 30 s pass, so a slow machine does not fail the page.
 WAIT_FOR_MATH = """
 const done = arguments[arguments.length - 1];
+const start = Date.now();
+const typeset = () => Array.from(document.querySelectorAll('span.math, div.math')).every(e => e.querySelector('mjx-container'));
+const poll = () => {
+  if (typeset()) { done('ok'); return; }
+  if (Date.now() - start > 30000) { done(window.MathJax ? 'ok' : 'MathJax not loaded'); return; }
+  setTimeout(poll, 200);
+};
 const mj = window.MathJax;
 if (mj && mj.startup && mj.startup.promise) {
-  mj.startup.promise.then(() => done('ok'), (e) => done('MathJax failed: ' + e));
-} else { done(document.querySelector('.math') ? 'MathJax not loaded' : 'ok'); }
+  mj.startup.promise.then(poll, (e) => done('MathJax failed: ' + e));
+} else { poll(); }
 """
 
 PAGE_STATE = r"""
