@@ -603,3 +603,17 @@ def test_gains_against_noise_names_a_gain_beyond_the_largest_of_pure_noise(tmp_p
     assert "RetNet-ViT (manhattan, GAP) +0.20 (+0.4), ALiBi-2D-ViT (GAP) +2.00 (+4.0)." in text  # each once
     assert f"Among 2 gains of pure noise, the largest lies beyond {largest_abs_quantile(2):.1f} times" in text
     assert text.endswith("ALiBi-2D-ViT (GAP) lies beyond it, a candidate for more seeds, not yet a finding.")
+
+
+def test_the_answer_reads_every_comparison_by_one_rule_and_names_the_untested_scale(tmp_path):
+    from gmmlib.readings import evidence
+    from gmmlib.training.config import RunConfig
+
+    assert "No comparison is recorded yet" in evidence.answer(tmp_path)
+    _noise_of_one_gain(tmp_path, gains=(-0.5, 0.5, 0.3))  # the headline: 3 seeds, an interval across zero
+    _store_with(tmp_path, "elm", [(RunConfig(pool="gap"), 50.0), (RunConfig(mask="elm", pool="gap"), 51.0)])
+    text = evidence.answer(tmp_path)
+    assert "Of the 2 comparisons recorded (cpu preset), 1 has seeds enough for an interval" in text
+    assert "None holds after Holm's correction over all 1." in text and "1 rest on one seed each" in text
+    assert "gains +0.10 points" in text and "no effect shown either way" in text
+    assert "Nothing has been run at the paper's scale yet" in text

@@ -19,6 +19,7 @@ __all__ = [
     "STANDINGS",
     "comparisons",
     "standing",
+    "answer",
     "table",
     "power_summary",
     "caveats",
@@ -112,6 +113,58 @@ def standing(row: Mapping[str, Any]) -> str:
     if not excludes(row["low"], row["high"]):
         return STANDINGS[1]
     return STANDINGS[3] if row.get("holds") else STANDINGS[2]
+
+
+def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None) -> str:
+    """The book's answer in one paragraph, from every comparison recorded (:func:`comparisons`), read by
+    one rule (:func:`standing`): what holds after correction, what is a lead, what one seed cannot say, and
+    at which scale; the paper's own scale is named as untested until a ``paper``-preset run is recorded.
+
+    Args:
+        results: the results folder.
+        rows: :func:`comparisons`' rows when already read.
+    """
+    rows = comparisons(results) if rows is None else rows
+    if not rows:
+        return "**The answer so far.** No comparison is recorded yet: nothing can be said."
+    by = {s: [r for r in rows if r["standing"] == s] for s in STANDINGS}
+    tested = len(rows) - len(by["one seed"])
+    presets = sorted({r["preset"] for r in rows})
+    names = lambda rs: ", ".join(f"{r['label']} ({r['gain']:+.2f})" for r in rs)  # noqa: E731
+    parts = [
+        f"**The answer so far.** Of the {len(rows)} comparisons recorded ({', '.join(presets)} preset), "
+        f"{tested} {'has' if tested == 1 else 'have'} seeds enough for an interval."
+    ]
+    if by["holds after correction"]:
+        parts.append(f"These hold after Holm's correction over all {tested}: {names(by['holds after correction'])}.")
+    else:
+        parts.append(f"None holds after Holm's correction over all {tested}.")
+    if by["a lead"]:
+        parts.append(
+            f"Leads for more seeds (an interval that excludes zero, not after correction): {names(by['a lead'])}."
+        )
+    parts.append(
+        f"{len(by['includes zero'])} include zero, and {len(by['one seed'])} rest on one seed each and are not read."
+    )
+    head = next((r for r in rows if r["experiment"] == "headline"), None)
+    if head is not None and head["seeds"] > 1:
+        verdict = {
+            "includes zero": "no effect shown either way",
+            "a lead": "a lead, not yet a finding",
+            "holds after correction": "an effect that holds",
+        }[head["standing"]]
+        parts.append(
+            f"The headline, GMM-ViT against ViT on CIFAR-10, gains {head['gain']:+.2f} points "
+            f"{interval_text(head['low'], head['high'])} over {head['seeds']} paired seeds at the {head['preset']} "
+            f"preset: {verdict}."
+        )
+    if "paper" not in presets:
+        parts.append(
+            "Nothing has been run at the paper's scale yet (the `paper` preset, a GPU): the paper's gains, for "
+            "models about nineteen times larger trained nearly forty times longer, are neither confirmed nor "
+            "refuted by these runs."
+        )
+    return " ".join(parts)
 
 
 def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None):
