@@ -56,3 +56,25 @@ def test_forest_draws_intervals_only_for_several_seeds_and_the_papers_gain():
     assert [tuple(p.get_xdata()) for p in papers] == [(1.41,)]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["CaiT (1 seed)", "ViT (5 seeds)"]
+
+
+def test_the_noise_band_is_that_of_the_mean_it_surrounds():
+    """A 3-seed mean moves by noise/√3 from noise alone, not by one seed's noise."""
+    import math
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    figures.gain_axis(ax, 0.74, seeds=3)
+    band = ax.patches[0]
+    low, high = band.get_y(), band.get_y() + band.get_height()
+    assert (low, high) == pytest.approx((-0.74 / math.sqrt(3), 0.74 / math.sqrt(3)), abs=1e-9)
+    fig, ax = plt.subplots()
+    rows = [
+        {"label": "a", "gain": 0.4, "low": -0.5, "high": 1.3, "seeds": 5, "mask": "gmm", "paper_gain": 1.41},
+        {"label": "b", "gain": 0.7, "low": float("nan"), "high": float("nan"), "seeds": 1, "mask": "elm"},
+    ]
+    figures.forest(ax, rows, noise=0.74)
+    widths = sorted(round(c.get_paths()[0].get_extents().x1, 6) for c in ax.collections)
+    assert widths == sorted([round(0.74 / math.sqrt(5), 6), 0.74])
+    plt.close("all")

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 __all__ = [
@@ -111,11 +113,14 @@ def heatmaps(
     return axes[0].figure.colorbar(shown, ax=list(axes), label=label, shrink=0.8)
 
 
-def gain_axis(ax, noise: Optional[float] = None, label: str = "gain over no mask (points)"):
-    """Prepare an axis for gains: a line at zero and, given ``noise`` (the seed std of a gain), a ±noise band."""
+def gain_axis(ax, noise: Optional[float] = None, label: str = "gain over no mask (points)", seeds: int = 1):
+    """Prepare an axis for gains: a line at zero and, given ``noise`` (the seed std of one gain), the band a mean
+    over ``seeds`` seeds moves in from noise alone: ±noise/√seeds."""
     ax.axhline(0.0, color="black", linewidth=0.8)
     if noise is not None and noise == noise:
-        ax.axhspan(-noise, noise, color="0.85", zorder=0, label=f"seed noise of a gain (±{noise:.2f})")
+        band = noise / math.sqrt(max(seeds, 1))
+        what = "of a gain" if seeds <= 1 else f"of a mean over {seeds} seeds"
+        ax.axhspan(-band, band, color="0.85", zorder=0, label=f"seed noise {what} (±{band:.2f})")
     ax.set_ylabel(label)
     return ax
 
@@ -127,14 +132,19 @@ def forest(ax, rows: Sequence[Mapping[str, Any]], noise: Optional[float] = None)
         rows: dicts with ``label``, ``gain``, ``low``, ``high`` (NaN for one seed: a dot
             without a bar), ``seeds``, ``paper_gain`` (NaN when the paper has no cell) and
             ``mask`` (for the colour).
-        noise: the seed std of one gain; drawn as a band around zero.
+        noise: the seed std of one gain; each row gets the band its own mean moves in from noise alone,
+            ±noise/√seeds (a 5-seed mean moves less than one seed's gain).
     """
     n = len(rows)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    if noise is not None and noise == noise:
-        ax.axvspan(-noise, noise, color="0.88", zorder=0, label=f"seed noise of one gain (±{noise:.2f})")
     for i, r in enumerate(rows):
         y, colour = n - 1 - i, mask_colour(r.get("mask"))
+        if noise is not None and noise == noise:
+            band = noise / math.sqrt(max(int(r.get("seeds", 1)), 1))
+            ax.fill_betweenx(
+                [y - 0.45, y + 0.45], -band, band, color="0.88", zorder=0, linewidth=0,
+                label=f"seed noise of each row's mean (±{noise:.2f}/√seeds)" if i == 0 else None,
+            )  # fmt: skip
         low, high = r.get("low", float("nan")), r.get("high", float("nan"))
         if low == low and high == high:
             ax.plot([low, high], [y, y], color=colour, linewidth=2)
@@ -219,13 +229,14 @@ def plot_kernels(rows: Sequence[Mapping[str, Any]], noise: Optional[float], ax=N
     ax.plot(ks, [v - base for v in abl["rows"]["cifar10"][1:]], color=mask_colour("gmm"), **PAPER_MARKER)
     ax.plot([], [], color=mask_colour("gmm"), label="paper, CIFAR-10", **PAPER_MARKER)
     rows = sorted(rows, key=lambda r: r["value"])
+    seeds = min((r["pairs"] for r in rows if r.get("pairs")), default=1)
     if rows:
         ks = [r["value"] for r in rows]
         ax.plot(ks, [r["gain"] for r in rows], "o-", color=mask_colour("gmm"), label=f"ours ({preset} preset)")
         for k, r in zip(ks, rows):
             if r["gain_low"] == r["gain_low"]:
                 ax.plot([k, k], [r["gain_low"], r["gain_high"]], color=mask_colour("gmm"), linewidth=2)
-    gain_axis(ax, noise)
+    gain_axis(ax, noise, seeds=seeds)
     ax.set_xlabel("number of Gaussian kernels K")
     ax.legend()
     return ax
