@@ -101,6 +101,7 @@ def test_headline_verdict_same_direction_is_small_against_the_noise():
     assert v.outcome == "same direction"
     assert v.lines[0].startswith("* **Positive on average, not in every seed.**")
     assert any(line.startswith("* **Small against the noise.**") for line in v.lines)
+    assert "(ViT 2.00, GMM-ViT 1.61 points)" in v.text  # each model's own spread, not one number for both
     assert not any("paper's scale" in line for line in v.lines)  # the paper preset is the paper's scale
 
 

@@ -153,8 +153,9 @@ def headline_verdict(
         )
     elif not math.isnan(spread) and abs(best.gain) < 2 * spread:
         lines.append(
-            f"* **Small against the noise.** The seed-to-seed standard deviation of either model ({spread:.2f} "
-            f"points) is of the same order as the gain; {n} seeds cannot pin the gain down more tightly than that."
+            f"* **Small against the noise.** The models' seed-to-seed standard deviations (ViT "
+            f"{_nan(best.std_a):.2f}, GMM-ViT {_nan(best.std_b):.2f} points) are of the same order as the gain; "
+            f"{n} seeds cannot pin the gain down more tightly than that."
         )
     if n >= 2:
         lines.append(_what_the_seeds_tell(diffs, best.gain_std, paper_gain, power))
