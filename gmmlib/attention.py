@@ -28,16 +28,58 @@ from torch import Tensor, nn
 from .masks import AttentionMask
 
 __all__ = [
+    "FLEX_MIN_CAPABILITY",
+    "FLEX_MIN_TORCH",
+    "mask_values",
     "masked_attention",
     "masked_logits",
     "MaskedAttention",
     "pad_mask_for_prefix",
     "recording",
     "record_probabilities",
+    "use_flex_attention",
 ]
 
 Backend = Literal["auto", "fused", "manual", "flex"]
 _COMBINES = ("multiply", "add")
+
+# FlexAttention inside a compiled model needs a captured mask with gradients (pytorch/pytorch#145460),
+# PiT's head dimension 48, and a float32 mask beside bf16 queries in the backward (#174018, fixed by
+# #174251, opened 4 February 2026, days before 2.11's branch cut of 16-19 February). 2.12 (cut in April
+# 2026) surely carries all three; 2.11 may, but is not relied on. Only on GPUs with native bf16.
+FLEX_MIN_TORCH = (2, 12)
+FLEX_MIN_CAPABILITY = (8, 0)
+
+# Whether compiled models on CUDA run multiplicative masks through FlexAttention. Off unless a run plan
+# (gmmlib.training.plan) turned it on: an untested path is never taken by default. A module global, so
+# that a compiled graph guards on it.
+_flex_enabled = False
+
+
+def use_flex_attention(enabled: bool) -> None:
+    """Let compiled models on CUDA run multiplicative masks through FlexAttention (``backend="auto"``).
+
+    Args:
+        enabled: True only where the run plan allows it (capability >= :data:`FLEX_MIN_CAPABILITY`,
+            torch >= :data:`FLEX_MIN_TORCH`); False: inductor fuses the plain ops instead.
+    """
+    global _flex_enabled
+    _flex_enabled = bool(enabled)
+
+
+def mask_values(mask: AttentionMask, device_type: str) -> Tensor:
+    """The mask module's (H, N, N) values in its parameters' dtype (float32), even inside autocast.
+
+    Under bf16 autocast the mixture's einsum would run in bf16 (up to 0.36 % error in the mask, 1-3.5 %
+    in the alpha/sigma gradients); the official code is float32 throughout, so the mask is computed
+    with autocast off.
+
+    Args:
+        mask: the mask module.
+        device_type: the device type of the attention's inputs ("cpu", "cuda"), whose autocast is paused.
+    """
+    with torch.autocast(device_type, enabled=False):
+        return mask()
 
 
 def pad_mask_for_prefix(
@@ -261,7 +303,7 @@ def masked_attention(
     if isinstance(mask, AttentionMask):
         if combine is not None and combine != mask.combine:
             raise ValueError(f"combine {combine!r} contradicts the mask module's {mask.combine!r}")
-        combine, grid, mask = mask.combine, mask.grid, mask()
+        combine, grid, mask = mask.combine, mask.grid, mask_values(mask, q.device.type)
     combine = "multiply" if combine is None else combine
     if combine not in _COMBINES:
         raise ValueError(f"combine must be 'multiply' or 'add', got {combine!r}")
@@ -278,7 +320,10 @@ def masked_attention(
                 f"mask must be ({num_heads}, N, N) or (1, N, N), got {tuple(mask.shape)} "
                 f"for q of shape {tuple(q.shape)}"
             )
-        mask = pad_mask_for_prefix(mask.to(q.dtype), num_tokens, combine, num_prefix_tokens, grid)
+        # the mask keeps its float32 under autocast (bf16 queries): never rounded to the queries' dtype
+        mask = pad_mask_for_prefix(
+            mask.to(torch.promote_types(mask.dtype, q.dtype)), num_tokens, combine, num_prefix_tokens, grid
+        )
 
     multiply = mask is not None and combine == "multiply"
     if _probe.get() is not None and not torch.compiler.is_compiling():
@@ -288,17 +333,20 @@ def masked_attention(
             # The hand-written autograd function is an eager-mode kernel; under torch.compile the
             # multiply runs as FlexAttention on CUDA (no T x T logits kept) or as plain ops that
             # inductor fuses on CPU.
-            backend = "flex" if q.is_cuda and attn_bias is None else "manual"
+            backend = "flex" if q.is_cuda and attn_bias is None and _flex_enabled else "manual"
         else:
             backend = "manual" if multiply and attn_bias is not None else "fused"
 
     if backend == "fused" and multiply:
         if attn_bias is not None:
             raise ValueError("backend 'fused' takes no attn_bias with a multiplicative mask; use 'manual'")
-        return _MultiplyMaskedAttention.apply(q, k, v, mask * scale)
+        # the kernel works in one dtype: the mask's float32 when autocast made the queries bf16/fp16
+        work = mask.dtype
+        out = _MultiplyMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask * scale)
+        return out.to(q.dtype)
 
     if backend == "fused":
-        bias = mask
+        bias = None if mask is None else mask.to(q.dtype)  # SDPA takes a bias of the queries' dtype only
         if attn_bias is not None:
             bias = attn_bias if bias is None else bias + attn_bias
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
@@ -318,9 +366,9 @@ def masked_attention(
     logits = masked_logits(q, k, mask, combine, scale)
     if attn_bias is not None:
         logits = logits + attn_bias
-    probs = logits.softmax(dim=-1)
+    probs = logits.softmax(dim=-1)  # float32 with a float32 mask: back to the values' dtype for the product
     record_probabilities(probs)
-    return probs @ v
+    return probs.to(v.dtype) @ v
 
 
 class MaskedAttention(nn.Module):

@@ -1,8 +1,11 @@
-"""Command line: ``gmmlib train``, ``run``, ``status``, ``merge``, ``promote``, ``report``, ``list`` and ``demo``.
+"""Command line: ``gmmlib env``, ``train``, ``run``, ``status``, ``merge``, ``promote``, ``report``, ``list``, ``demo``.
 
+    gmmlib env                                  # first, on a new machine: the run plan, data and folders
+    gmmlib env --gpu T4                         # the plan a Colab T4 gets, on any machine
     gmmlib train --model vit --mask gmm --dataset cifar10 --preset cpu --seed 0 --out runs/my-run
     gmmlib run headline --preset cpu            # every missing run of an experiment
     gmmlib run exp1 --preset cpu --only dataset=cifar10 --parallel 2
+    gmmlib run headline-paper --preset paper --download --output /content/drive/MyDrive/gmm   # Colab
     gmmlib status --staging results/pending     # what each experiment has recorded, lacks and has staged
     gmmlib promote exp2-kernels --from results/pending   # a complete rerun replaces the old runs
     gmmlib report                               # every comparison's gain, interval and seeds
@@ -91,6 +94,8 @@ def _device(name: Optional[str]) -> Optional[str]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .data import fetch
+    from .experiments.machine import output_folders
     from .files import check_folder_writable
     from .training.config import RunConfig
     from .training.loop import train
@@ -109,14 +114,24 @@ def _train(args: argparse.Namespace) -> int:
     )
     config.validate()
     device = _device(args.device)
-    out = Path(args.out or f"runs/{config.name()}-{config.preset}")
+    _, work = output_folders(args.output)
+    out = Path(args.out or work / f"{config.name()}-{config.preset}")
     check_folder_writable(out, "--out")
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise CommandError(f"{out / 'checkpoint.pt'} exists: pass --resume to continue it, or choose another --out")
     extra = {"compile": args.compile} if args.compile is not None else {}
+    if args.download:
+        fetch(config.dataset, args.data)
     with _no_empty_folder(out):
         result = train(
-            config, out, resume=args.resume, root=args.data, device=device, progress=not args.no_progress, **extra
+            config,
+            out,
+            resume=args.resume,
+            root=args.data,
+            device=device,
+            progress=not args.no_progress,
+            precision=args.precision,
+            **extra,
         )
     best, final = result["best_top1"], result["final_top1"]
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
@@ -125,17 +140,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .experiments.machine import output_folders
     from .experiments.runner import parse_shard, run_experiment
 
-    if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
-        raise CommandError(f"--results {args.results} is a file, not a folder: point --results at a folder")
+    results, work_dir = output_folders(args.output, args.results, args.work_dir)
+    if results.exists() and not results.is_dir():
+        raise CommandError(f"--results {results} is a file, not a folder: point --results at a folder")
     outcome = run_experiment(
         args.experiment,
         preset=args.preset,
         only=args.only,
         dataset=args.dataset,
-        results=args.results,
-        work_dir=args.work_dir,
+        results=results,
+        work_dir=work_dir,
         root=args.data,
         device=_device(args.device),
         progress=not args.no_progress,
@@ -144,6 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         data_pipeline=args.data_pipeline,
         shard=None if args.shard is None else parse_shard(args.shard),
         reuse_from=args.reuse_from,
+        download=args.download,
+        precision=args.precision,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0 if outcome.ok else EXIT_ERROR  # under torchrun, rank 0 reports
@@ -249,6 +268,25 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace) -> int:
+    from .experiments.machine import describe_machine
+
+    lines = describe_machine(
+        gpu=args.gpu,
+        preset=args.preset,
+        torch_version=args.torch,
+        device=None if args.gpu else _device(args.device),
+        data=args.data,
+        dataset=args.dataset,
+        data_path=args.data_pipeline,
+        output=args.output,
+        results=args.results,
+        work_dir=args.work_dir,
+    )
+    print("\n".join(lines))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .training.demo import main as demo
 
@@ -265,6 +303,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import list_models
     from .training.config import DATA_PATHS, PRESETS
+    from .training.plan import GPUS, PRECISIONS
 
     p = _Parser(prog="gmmlib", description="Locality masks for ViTs on small data.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -285,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         default=None,
         action=argparse.BooleanOptionalAction,
-        help="torch.compile the training step (default: on CUDA for the paper preset)",
+        help="torch.compile the training step (default: the run plan's, see gmmlib env)",
+    )
+    common.add_argument("--precision", default=None, choices=list(PRECISIONS), help="default: the run plan's")
+    common.add_argument("--download", action="store_true", help="fetch the data set's splits with torchvision first")
+    common.add_argument(
+        "--output", default=None, metavar="DIR", help="results in DIR/results, checkpoints in DIR/runs ($GMMLIB_OUTPUT)"
     )
 
     t = sub.add_parser("train", parents=[common], help="train one run")
@@ -302,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="train on a nested class-balanced subset of this many images, for as many steps as on all of them",
     )
-    t.add_argument("--out", default=None, help="output folder (default: runs/<run name>)")
+    t.add_argument("--out", default=None, help="output folder (default: runs/<run name>, under --output if given)")
     t.add_argument("--resume", action="store_true", help="continue from the output folder's checkpoint")
     t.set_defaults(func=_train)
 
@@ -310,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("experiment")
     r.add_argument("--only", default=None, help="substring of run names, or field=value[,field=value]")
     r.add_argument("--dataset", default=None, help="run the whole grid on this data set")
-    r.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
-    r.add_argument("--work-dir", default="runs", help="checkpoints of runs in progress")
+    r.add_argument("--results", default=None, help="results folder (default: --output's, or results/ of this checkout)")
+    r.add_argument("--work-dir", default=None, help="checkpoints of runs in progress (default: --output's, or runs)")
     r.add_argument("--parallel", type=int, default=1, metavar="N", help="train N runs side by side (processes)")
     r.add_argument(
         "--reuse-from",
@@ -354,6 +398,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--results", default=None, help="results folder (default: results/ of this checkout)")
     rp.set_defaults(func=_report)
 
+    e = sub.add_parser("env", help="the run plan of this machine (or of --gpu), its data and output folders")
+    e.add_argument("--gpu", default=None, choices=list(GPUS), help="print the plan this GPU would get")
+    e.add_argument("--torch", default=None, metavar="VERSION", help="plan for this torch release")
+    e.add_argument("--preset", default="paper", choices=list(PRESETS))
+    e.add_argument("--data", default=None, help="data root (default: $GMMLIB_DATA)")
+    e.add_argument("--dataset", default="cifar10", help="the data set looked for in the data root")
+    e.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    e.add_argument("--data-pipeline", default=None, choices=[*DATA_PATHS, "gpu", "cpu", "auto"])
+    e.add_argument("--output", default=None, metavar="DIR", help="as for run ($GMMLIB_OUTPUT)")
+    e.add_argument("--results", default=None, help="as for run")
+    e.add_argument("--work-dir", default=None, help="as for run")
+    e.set_defaults(func=_env)
+
     sub.add_parser("list", help="list experiments, models, masks, presets, data sets").set_defaults(func=_list)
     sub.add_parser("demo", help="a short end-to-end demo").set_defaults(func=_demo)
     return p
@@ -381,7 +438,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, OSError, CorruptDataError, TrainingDiverged) as e:
         # ValueError: bad names/values, unreadable checkpoints; OSError: missing data (DataNotFoundError),
         # folders that cannot be written, existing checkpoints (FileExistsError)
-        print(f"gmmlib: error: {_message(e)}", file=sys.stderr)
+        if not (getattr(e, "every_rank", False) and int(os.environ.get("RANK", "0")) != 0):  # torchrun: one line
+            print(f"gmmlib: error: {_message(e)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -25,7 +25,7 @@ def _tree(tmp_path: Path) -> tuple[Path, Path]:
     (results / "records" / "abc.weights.pt").write_bytes(os.urandom(3000))  # incompressible
     (runs / "vit-s0").mkdir(parents=True)
     (runs / "vit-s0" / "progress.json").write_text("{}")
-    (runs / "vit-s0" / "checkpoint.pt").write_bytes(b"x" * 100)  # stays on the machine for a resume
+    (runs / "vit-s0" / "checkpoint.pt").write_bytes(b"x" * 100)  # a run in progress: packed for a resume
     return results, runs
 
 
@@ -41,7 +41,7 @@ def test_pack_splits_into_parts_that_join_into_the_results(tmp_path, monkeypatch
     with tarfile.open(fileobj=io.BytesIO(joined)) as tar:
         names = set(tar.getnames())
     assert {"results/records/abc.json", "results/records/abc.weights.pt", "runs/vit-s0/progress.json"} <= names
-    assert "runs/vit-s0/checkpoint.pt" not in names
+    assert "runs/vit-s0/checkpoint.pt" in names  # the next sitting continues the run (issue 26)
 
 
 def test_pack_is_one_file_when_it_fits(tmp_path):

@@ -14,6 +14,7 @@ import torch
 from gmmlib.training import loop as train_mod
 from gmmlib.training.config import PRESETS, RunConfig
 from gmmlib.training.loop import TrainingDiverged, train
+from gmmlib.training.runtime import resolve_compile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,10 +194,14 @@ def test_defaults_for_pipeline_and_compile():
     assert train_mod.resolve_data_pipeline("auto", torch.device("cuda")) == "batched"
     assert train_mod.resolve_data_pipeline("gpu", cpu) == "batched"
     assert train_mod.resolve_data_pipeline("cpu", cpu) == "workers"
-    assert train_mod.resolve_compile(None, torch.device("cuda"), paper) is True
-    assert train_mod.resolve_compile(None, torch.device("cuda"), quick) is False
-    assert train_mod.resolve_compile(None, cpu, paper) is False
-    assert train_mod.resolve_compile(False, torch.device("cuda"), paper) is False
+    # the run plan's defaults (issue 26): compiled only for the paper preset on a GPU with native bf16
+    cuda, h100, t4, recent = torch.device("cuda"), (9, 0), (7, 5), "2.14.1"
+    assert resolve_compile(None, cuda, paper, capability=h100, torch_version=recent) is True
+    assert resolve_compile(None, cuda, paper, capability=t4, torch_version=recent) is False
+    assert resolve_compile(None, cuda, paper, capability=h100, torch_version="2.5.1") is False
+    assert resolve_compile(None, cuda, quick, capability=h100, torch_version=recent) is False
+    assert resolve_compile(None, cpu, paper) is False
+    assert resolve_compile(False, cuda, paper, capability=h100, torch_version=recent) is False
     with pytest.raises(ValueError, match="unknown data path 'tpu'; choose one of: batched, workers"):
         train_mod.resolve_data_pipeline("tpu", cpu)
 

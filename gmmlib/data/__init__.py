@@ -4,7 +4,8 @@ Everything goes through one data root (``root=`` or the ``GMMLIB_DATA`` environm
 one array format: ``load_arrays`` returns uint8 images ``(N, H, W, 3)`` (RGB) and int64 labels.
 Sources that need JPEG decoding (the CIFAR-10 JPEG zip, Tiny-ImageNet) are decoded once and cached
 as ``.npz`` files in ``GMMLIB_CACHE`` (default ``~/.cache/gmmlib``), keyed by the source's name,
-size and modification time. The data root is only read, except when ``download=True``.
+size and modification time. The data root is only read, except when ``download=True`` or by
+``fetch(name)``, which downloads every split a run reads.
 
 Supported names (see ``DATASETS``):
 
@@ -27,7 +28,7 @@ from .batched_augment import BatchedAugment
 from .cache import cache_dir
 from .device_loader import DeviceLoader
 from .info import CIFAR10_CLASSES, JPEG_NOTE, CorruptDataError, DataNotFoundError, DatasetInfo, data_root
-from .load import describe_source, load_arrays, portable_source, subset, subset_indices
+from .load import RUN_SPLITS, describe_source, fetch, load_arrays, portable_source, subset, subset_indices
 from .registry import DATASETS, get_info
 from .transforms import ArrayDataset, build_transforms
 
@@ -35,6 +36,7 @@ __all__ = [
     "CIFAR10_CLASSES",
     "DATASETS",
     "JPEG_NOTE",
+    "RUN_SPLITS",
     "ArrayDataset",
     "BatchedAugment",
     "CorruptDataError",
@@ -45,6 +47,7 @@ __all__ = [
     "cache_dir",
     "data_root",
     "describe_source",
+    "fetch",
     "get_info",
     "load_arrays",
     "portable_source",

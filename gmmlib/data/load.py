@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -11,7 +11,10 @@ from .cache import cache_dir, cache_file, file_sha256, read_cache, write_cache
 from .info import CorruptDataError, DatasetInfo, PathLike, Source, data_root
 from .registry import get_info
 
-__all__ = ["load_arrays", "describe_source", "portable_source", "subset", "subset_indices"]
+__all__ = ["fetch", "load_arrays", "describe_source", "portable_source", "subset", "subset_indices", "RUN_SPLITS"]
+
+# The splits a training run reads: it trains on one and reports top-1 on the other.
+RUN_SPLITS: tuple[str, ...] = ("train", "test")
 
 
 def _locate(name: str, split: str, root: PathLike | None, download: bool) -> tuple[DatasetInfo, str, Source]:
@@ -36,6 +39,32 @@ def _validate(info: DatasetInfo, split: str, source: Source, x: np.ndarray, y: n
             f"{where}: found {len(x):,} {split} images for {info.name}, expected {expected:,}; the file looks "
             "incomplete (pass check_counts=False to load a partial copy on purpose)"
         )
+
+
+def fetch(name: str, root: PathLike | None = None, splits: Sequence[str] = RUN_SPLITS) -> list[str]:
+    """Download a data set into the data root with torchvision, every split a run reads, where it is missing.
+
+    CIFAR-10/100 come as one archive with both splits, SVHN as one file per split (each fetched), Tiny-ImageNet
+    as one zip; the synthetic set needs nothing. Files already there are not fetched again.
+
+    Args:
+        name: Data set name (see ``DATASETS``).
+        root: Data root; defaults to ``GMMLIB_DATA`` (see ``data_root``).
+        splits: The splits to have (default: ``RUN_SPLITS``, train and test).
+
+    Returns:
+        The canonical names of the splits now in the root.
+
+    Raises:
+        ValueError: Unknown name or split.
+        DataNotFoundError: A data set that cannot be downloaded (``cifar10-mini``).
+    """
+    info = get_info(name)
+    done = []
+    for split in splits:
+        _locate(info.name, split, root, True)
+        done.append(info.canonical_split(split))
+    return done
 
 
 def load_arrays(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from ..files import written_together
 from ..store.paths import results_dir
 from ..store.records import Store
 from ..training.config import RunConfig
@@ -90,43 +91,52 @@ def promote(
         )
     target.check_writable()
     out: Dict[str, List[str]] = {"copied": [], "replaced": [], "dropped": [], "removed": []}
-    for config in grid:
-        key = config.key()
-        if key not in staged:
-            continue
-        # a staged run is the rerun: it replaces a record of the same key (its weights with it)
-        out["replaced" if key in target else "copied"].append(run_file_name(config))
-        weights = source.weights_path(key)
-        weights = weights if weights.is_file() and keeps_weights(config) else None
-        target.put({**staged[key], "weights_file": None}, weights)
-        if weights is None:  # after the record that no longer names them
-            target.weights_path(key).unlink(missing_ok=True)
-    old = [r for r in stale_runs(name, preset, store=target) if matches(RunConfig.from_result(r), only)]
-    target.add(name, [c.key() for c in grid], drop=[r["key"] for r in old])
-    out["dropped"] = [f"{r['name']}-{preset}" for r in old]
-    # the promoted copies leave staging, unless another staged experiment still lists them
-    grid_keys = {c.key() for c in grid}
-    others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
-    for key in set(staged) - others:
-        for path in (source.record_path(key), source.weights_path(key)):
+    unneeded = []
+    # each store's lists are read, changed and acted on under its lock: a runner adding to a list meanwhile
+    # (another preset of this rerun into staging, a run into results) waits, and its key is neither lost nor deleted
+    with target.locked():
+        old = [r for r in stale_runs(name, preset, store=target) if matches(RunConfig.from_result(r), only)]
+        # the staged records and the new list land at once, or (a full disk halfway) none: the store stays as it was
+        with written_together():
+            for config in grid:
+                key = config.key()
+                if key not in staged:
+                    continue
+                # a staged run is the rerun: it replaces a record of the same key (its weights with it)
+                out["replaced" if key in target else "copied"].append(run_file_name(config))
+                weights = source.weights_path(key)
+                weights = weights if weights.is_file() and keeps_weights(config) else None
+                target.put({**staged[key], "weights_file": None}, weights)
+                if weights is None:
+                    unneeded.append(target.weights_path(key))
+            target.add(name, [c.key() for c in grid], drop=[r["key"] for r in old])
+        for path in unneeded:  # after the records that no longer name them
             path.unlink(missing_ok=True)
-    rest = [k for k in source.experiment(name) if k not in grid_keys]  # runs of another preset stay staged
-    if rest:
-        source.add(name, rest, replace=True)
-    else:
-        source.index_path(name).unlink(missing_ok=True)
-    # the old runs this promotion took off the list leave the store unless some list of the store names
-    # them: any list, not only the registry's (one's own notes, another code version's, a merged store's)
-    unread = len(target.set_aside)
-    listed = {k for e in {*EXPERIMENTS, *target.experiments()} for k in target.experiment(e)}
-    if len(target.set_aside) > unread:  # a list that cannot be read may name any of them: keep them all
-        log(f"{name}: kept the old runs in the store, as a list could not be read ({target.set_aside[-1]})")
-        listed |= {r["key"] for r in old}
-    for r in old:
-        if r["key"] not in listed:
-            out["removed"].append(f"{r['name']}-{preset}")
-            for path in (target.record_path(r["key"]), target.weights_path(r["key"])):
+        out["dropped"] = [f"{r['name']}-{preset}" for r in old]
+        # the old runs this promotion took off the list leave the store unless some list of the store names
+        # them: any list, not only the registry's (one's own notes, another code version's, a merged store's)
+        unread = len(target.set_aside)
+        listed = {k for e in {*EXPERIMENTS, *target.experiments()} for k in target.experiment(e)}
+        if len(target.set_aside) > unread:  # a list that cannot be read may name any of them: keep them all
+            log(f"{name}: kept the old runs in the store, as a list could not be read ({target.set_aside[-1]})")
+            listed |= {r["key"] for r in old}
+        for r in old:
+            if r["key"] not in listed:
+                out["removed"].append(f"{r['name']}-{preset}")
+                for path in (target.record_path(r["key"]), target.weights_path(r["key"])):
+                    path.unlink(missing_ok=True)
+    with source.locked():
+        # the promoted copies leave staging, unless another staged experiment still lists them
+        grid_keys = {c.key() for c in grid}
+        others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
+        for key in set(staged) - others:
+            for path in (source.record_path(key), source.weights_path(key)):
                 path.unlink(missing_ok=True)
+        rest = [k for k in source.experiment(name) if k not in grid_keys]  # runs of another preset stay staged
+        if rest:
+            source.add(name, rest, replace=True)
+        else:
+            source.index_path(name).unlink(missing_ok=True)
     for what, runs in out.items():
         for run in runs:
             log(f"{name}: {what} {run}")

@@ -1,9 +1,9 @@
 """The runner: train every run of an experiment's grid that the store lacks, and list them under it.
 
 ``gmmlib run EXPERIMENT --preset cpu`` trains the missing runs one after another, or
-``--parallel N`` side by side (one process each), or under ``torchrun`` each run on every
-process, or ``--shard i/n`` only every n-th run of the grid so that several machines share it.
-Whatever the route, the parent process (rank 0) alone writes the store.
+``--parallel N`` side by side (a fresh process for every run, run i on GPU i mod the GPU count), or
+under ``torchrun`` each run on every process, or ``--shard i/n`` only every n-th run of the grid so
+that several machines share it. Whatever the route, the parent process (rank 0) alone writes the store.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import dataclasses
 import multiprocessing
 import os
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from ..files import check_folder_writable
 from ..store.paths import results_dir
@@ -26,7 +26,15 @@ from ..training.runtime import resolve_device
 from .grids import get_experiment, keeps_weights, matches, run_file_name
 from .status import missing_runs, stale_runs
 
-__all__ = ["RunOutcome", "WEIGHTS_LIMIT_BYTES", "checked_device", "parse_shard", "run_experiment", "shard_of"]
+__all__ = [
+    "RunOutcome",
+    "WEIGHTS_LIMIT_BYTES",
+    "checked_device",
+    "job_devices",
+    "parse_shard",
+    "run_experiment",
+    "shard_of",
+]
 
 
 # Weights of bigger models (the paper preset's) are not kept: the repository stays small.
@@ -61,6 +69,7 @@ class _Job:
     compile: Optional[bool]
     data_pipeline: Optional[str]
     threads: Optional[int] = None
+    precision: Optional[str] = None
 
 
 def _one_line(e: BaseException) -> str:
@@ -76,7 +85,12 @@ def _train_job(job: _Job) -> Tuple[str, Any]:
 
     if job.threads:
         torch.set_num_threads(job.threads)
-    extra = {k: v for k, v in (("compile", job.compile), ("data_pipeline", job.data_pipeline)) if v is not None}
+    extra = {
+        k: v
+        for k, v in (("compile", job.compile), ("data_pipeline", job.data_pipeline), ("precision", job.precision))
+        if v is not None
+    }
+    together = int(os.environ.get("WORLD_SIZE", "1")) > 1
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="no checkpoint in")  # the runner always resumes when it can
         warnings.filterwarnings("ignore", message=".* was made by other code")  # the parent logs it
@@ -92,11 +106,71 @@ def _train_job(job: _Job) -> Tuple[str, Any]:
                 other_code="restart",
                 **extra,
             )
-        except DataNotFoundError as e:
-            return "missing_data", _one_line(e)
-        except Exception as e:  # one failed run must not stop the others; the reason is reported
-            return "failed", f"{type(e).__name__}: {_one_line(e)}"
+        except Exception as e:
+            if together:
+                # under torchrun a rank that moved on to the next run would wait in a collective the others
+                # never join: the failure ends the job on every rank (torchrun stops the others)
+                raise
+            if isinstance(e, DataNotFoundError):
+                return "missing_data", _one_line(e)
+            return "failed", f"{type(e).__name__}: {_one_line(e)}"  # one failed run must not stop the others
     return "ok", result
+
+
+def _fetch_once(datasets: List[str], root: Optional[str | Path], device: Optional[str], world: int) -> None:
+    """Download the data sets before any run starts, by one process per machine: parallel runs and torchrun's
+    ranks must not write the same files side by side (the others wait for it under torchrun)."""
+    from ..data import fetch
+
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        for dataset in datasets:
+            fetch(dataset, root)
+    if world > 1:
+        from torch import distributed as dist
+
+        from ..training.runtime import init_distributed
+
+        init_distributed(device)
+        dist.barrier()
+
+
+def job_devices(device: Optional[str], jobs: int) -> List[Optional[str]]:
+    """The device of each of ``jobs`` parallel runs: run i on ``cuda:(i mod the GPU count)`` when ``device`` is
+    None or "cuda" on a machine with GPUs, so that N runs spread over the GPUs; otherwise ``device`` for all."""
+    import torch
+
+    if device not in (None, "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 1:
+        return [device] * jobs
+    count = torch.cuda.device_count()
+    return [f"cuda:{i % count}" for i in range(jobs)]
+
+
+_J = TypeVar("_J")
+
+
+def _in_fresh_processes(fn: Callable[[_J], Any], jobs: Sequence[_J], parallel: int) -> Iterator[Tuple[_J, str, Any]]:
+    """``fn(job)`` for every job, at most ``parallel`` at a time, each in a new (spawned) process.
+
+    A process is never reused: compiled graphs, CUDA-graph memory pools, the compiler's recompile count and
+    a CUDA context broken by an error stay with the run that made them. Yields ``(job, "ok", fn's value)``
+    or ``(job, "died", why)`` when the process itself died, in the order they finish.
+    """
+    context = multiprocessing.get_context("spawn")
+    waiting, running = list(jobs), {}  # type: ignore[var-annotated]
+    while waiting or running:
+        while waiting and len(running) < parallel:
+            job = waiting.pop(0)
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            future: Future = pool.submit(fn, job)
+            running[future] = (job, pool)
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            job, pool = running.pop(future)
+            pool.shutdown(wait=True)
+            try:
+                yield job, "ok", future.result()
+            except Exception as e:  # the worker process itself died
+                yield job, "died", f"{type(e).__name__}: {_one_line(e)}"
 
 
 def _final_weights(out_dir: Path) -> Optional[Path]:
@@ -161,6 +235,8 @@ def run_experiment(
     data_pipeline: Optional[str] = None,
     shard: Optional[Tuple[int, int]] = None,
     reuse_from: Optional[str | Path] = None,
+    download: bool = False,
+    precision: Optional[str] = None,
 ) -> RunOutcome:
     """Train every run of an experiment that the store lacks, and list them all under the experiment.
 
@@ -182,9 +258,9 @@ def run_experiment(
         device: torch device.
         progress: tqdm bars (sequential runs only).
         log: where one-line status messages go.
-        parallel: train this many runs side by side, each in its own process (spawned)
-            with ``cpu_count // parallel`` torch threads; each run is seeded, checkpointed,
-            resumed and recorded as if it ran alone.
+        parallel: train this many runs side by side, each in a fresh process (spawned) with
+            ``cpu_count // parallel`` torch threads, run i on ``cuda:(i mod the GPU count)`` unless
+            ``device`` names one; each run is seeded, checkpointed, resumed and recorded as if it ran alone.
         compile: ``torch.compile`` the models (None: train()'s default).
         data_pipeline: the data path, which must be the grid's own (it is part of every run's key); None: the grid's.
         shard: ``(i, n)``: train only the runs at positions ``p`` of the (filtered) grid with
@@ -194,6 +270,8 @@ def run_experiment(
         reuse_from: another results folder (for a rerun trained into ``results/pending``: the book's
             ``results/``) whose runs, recorded from unmodified code, are not trained again here, nor
             copied; :func:`gmmlib.experiments.promote.promote` brings the two together once the rerun is complete.
+        download: fetch every split of the grid's data sets with torchvision first (needs internet).
+        precision: "float32", "float16" or "bfloat16" instead of the run plan's (see :func:`train`).
 
     Returns:
         A :class:`RunOutcome`: run names by outcome ("trained", "skipped" (already listed, or in ``reuse_from``),
@@ -259,6 +337,8 @@ def run_experiment(
     # seed by seed (the grid's order within a seed): a grid cut short leaves whole seeds, on which
     # every setting is paired with the same baseline run
     todo.sort(key=lambda c: c.seed)
+    if download and todo:
+        _fetch_once(sorted({c.dataset for c in todo}), root, device, world)
     for entry in store.set_aside:
         outcome["corrupt"].append(str(entry.path))
         outcome.reasons[str(entry.path)] = str(entry)
@@ -298,6 +378,7 @@ def run_experiment(
                 progress and parallel == 1,
                 compile,
                 data_pipeline,
+                precision=precision,
             )
         )
     if parallel == 1:
@@ -307,20 +388,15 @@ def run_experiment(
             finish(job.config, status, payload, Path(job.out_dir))
     elif jobs:
         threads = max(1, (os.cpu_count() or 1) // parallel)
-        jobs = [dataclasses.replace(job, threads=threads) for job in jobs]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=context) as pool:
-            pending = {}
-            for job in jobs:
-                log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a worker process")
-                pending[pool.submit(_train_job, job)] = job
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = pending.pop(future)
-                    try:
-                        status, payload = future.result()
-                    except Exception as e:  # the worker process itself died
-                        status, payload = "failed", f"{type(e).__name__}: {_one_line(e)}"
-                    finish(job.config, status, payload, Path(job.out_dir))
+        devices = job_devices(device, len(jobs))
+        jobs = [dataclasses.replace(job, threads=threads, device=d) for job, d in zip(jobs, devices)]
+        for job in jobs:
+            where = f" on {job.device}" if job.device else ""
+            log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a fresh process{where}")
+        for job, status, payload in _in_fresh_processes(_train_job, jobs, parallel):
+            if status == "died":
+                status = "failed"
+            else:
+                status, payload = payload
+            finish(job.config, status, payload, Path(job.out_dir))
     return outcome

@@ -73,6 +73,7 @@ def status(
     (missing runs that the staging store lists for the experiment: what ``gmmlib promote`` would bring in).
     """
     store = Store(results_dir(results))
+    store.audit()  # every unreadable record and every listed key without one, named once before the counts
     staged_store = Store(staging) if staging is not None else None
     rows = []
     for name, experiment in EXPERIMENTS.items():

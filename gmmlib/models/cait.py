@@ -15,7 +15,7 @@ import torch
 from timm.layers import DropPath, Mlp
 from torch import Tensor, nn
 
-from ..attention import masked_logits, record_probabilities
+from ..attention import mask_values, masked_logits, record_probabilities
 from ..masks import AttentionMask
 from .registry import build_mask, check_pool, init_weights, register_model
 from .vit import PatchEmbed
@@ -74,7 +74,9 @@ class TalkingHeadsAttention(nn.Module):
         b, t, _ = x.shape
         q = self.q(x).reshape(b, t, self.num_heads, self.head_dim).transpose(1, 2)
         k, v = self.kv(context).reshape(b, context.shape[1], 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        mask, combine = (None, "multiply") if self.mask is None else (self.mask(), self.mask.combine)
+        mask, combine = (
+            (None, "multiply") if self.mask is None else (mask_values(self.mask, x.device.type), self.mask.combine)
+        )
         logits = masked_logits(q, k, mask, combine, self.scale)  # (B, H, T, S), mask before any mixing
         logits = torch.einsum("bhij,hg->bgij", logits, self.mix_pre)
         attn = torch.einsum("bhij,hg->bgij", logits.softmax(dim=-1), self.mix_post)

@@ -13,8 +13,11 @@ reuse is a reference, never a copy. Every file is written atomically
 (:func:`gmmlib.files.atomic_write`), weights before the record that names them.
 
 A file that cannot be read as what it should be (half written by hand, a merge gone
-wrong, a list where a record should be) is reported with its path; a store opened with
-``repair=True`` (the runner) sets it aside as ``<file>.corrupt`` so that the rest goes on.
+wrong, a list where a record should be, a field missing or of another type: :mod:`.schema`)
+is reported with its path, once per store, as is a listed key without a record; a store
+opened with ``repair=True`` (the runner) sets it aside as ``<file>.corrupt`` so that the rest
+goes on. Lists are changed under the store's lock (:meth:`Store.locked`), so two processes
+writing one store lose no key.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
-from ..files import atomic_copy, check_folder_writable, save_torch, write_json
+from ..files import atomic_copy, check_folder_writable, save_torch, write_json, written_together
 from ..training.provenance import hardware_kind
+from .schema import record_problem
 
 __all__ = ["PathLike", "RUNS", "EXPERIMENTS", "SetAside", "Store"]
 
@@ -62,6 +67,29 @@ class SetAside:
         return f"{self.path} is not valid ({self.reason}): {where}"
 
 
+@dataclass
+class _Held:
+    """The lock this process holds on one store folder: a second flock on a new descriptor would wait for the first."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    depth: int = 0
+    fd: int = -1
+
+
+_HELD: Dict[Path, _Held] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _forget_held() -> None:
+    # a forked child holds no lock of its own, whatever its parent held: it takes the flock itself when it needs it
+    global _HELD_GUARD
+    _HELD.clear()
+    _HELD_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_held)
+
+
 def _unique_aside(path: Path) -> Path:
     target = path.with_name(path.name + ".corrupt")
     n = 1
@@ -88,6 +116,7 @@ class Store:
         self.root = Path(root)
         self.repair = repair
         self.set_aside: List[SetAside] = []
+        self._noted: set = set()  # each fault is named once per store, however often it is read
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -122,17 +151,24 @@ class Store:
         for sub in (self.records_dir, self.experiments_dir):
             if sub.exists() and not sub.is_dir():
                 raise ValueError(f"{sub} is a file; the results folder needs a folder there")
+            if sub.is_dir():  # a writable root over a read-only records/ would fail at the first run's end
+                check_folder_writable(sub, "results folder")
 
     # ---- reading -----------------------------------------------------------------------
+    def _note(self, message: str) -> None:
+        if message not in self._noted:
+            self._noted.add(message)
+            warnings.warn(message, stacklevel=4)
+
     def _reject(self, path: Path, reason: str) -> None:
         moved = None
         if self.repair:
             moved = _unique_aside(path)
             os.replace(path, moved)
         entry = SetAside(path, reason, moved)
-        self.set_aside.append(entry)
+        self.set_aside.append(entry)  # every time it is read: a caller counts what it could not read
         if not self.repair:
-            warnings.warn(f"{entry}; `python -m gmmlib run` sets such files aside", stacklevel=3)
+            self._note(f"{entry}; `python -m gmmlib run` sets such files aside")
 
     def _read(self, path: Path, check: Callable[[Any], Optional[str]]) -> Optional[Any]:
         try:
@@ -163,16 +199,7 @@ class Store:
     def get(self, key: str) -> Optional[Dict[str, Any]]:
         """The record of run ``key``, or None when there is none (or it was unreadable)."""
 
-        def check(data: Any) -> Optional[str]:
-            if not isinstance(data, dict):
-                return f"a JSON {type(data).__name__}, not a run record"
-            if data.get("key") != key:
-                return f"its key is {data.get('key')!r}, not {key!r} as its name says"
-            if not isinstance(data.get("config"), dict) or not isinstance(data.get("history"), list):
-                return "no config or history"
-            return None
-
-        return self._read(self.record_path(key), check)
+        return self._read(self.record_path(key), lambda data: record_problem(data, key))
 
     def experiment(self, name: str) -> List[str]:
         """The keys an experiment lists (empty when it lists none yet)."""
@@ -194,28 +221,52 @@ class Store:
         return sorted(p.stem for p in self.experiments_dir.glob("*.json") if not p.name.startswith("."))
 
     def load(self, experiment: str) -> List[Dict[str, Any]]:
-        """The records an experiment lists, sorted by run name and preset."""
-        records = [r for r in (self.get(k) for k in self.experiment(experiment)) if r is not None]
+        """The records an experiment lists, sorted by run name and preset; a listed key without a record is named
+        in a warning and skipped."""
+        records = []
+        for key in self.experiment(experiment):
+            record = self.get(key)
+            if record is not None:
+                records.append(record)
+            elif not self.record_path(key).exists() and not any(  # an unreadable one was named as it was read
+                entry.path == self.record_path(key) for entry in self.set_aside
+            ):
+                self._note(f"{self.index_path(experiment)} lists {key}, which has no record in {self.records_dir}")
         return sorted(records, key=lambda r: (f"{r.get('name', '')}-{r['config'].get('preset', '')}", r["key"]))
+
+    def audit(self) -> List[str]:
+        """Read every record and list of the store, naming each fault in one warning: a record that cannot be
+        read as one (bad JSON, a wrong type, a missing field, a file name that is not its key) and a listed key
+        without a record. Returns the messages (empty for a sound store)."""
+        for key in self.keys():
+            self.get(key)
+        for name in self.experiments():
+            self.load(name)
+        return sorted(self._noted | {str(e) for e in self.set_aside})
 
     # ---- writing -----------------------------------------------------------------------
     def put(self, record: Mapping[str, Any], weights: Union[None, PathLike, Mapping[str, Any]] = None) -> Path:
         """Store one run's record (and its weights: a file to copy, or a state dict).
 
-        The weights are written first, so a record never names a file that is not there.
+        The weights are written first, so a record never names a file that is not there; both land together.
+
+        Raises:
+            gmmlib.files.NotWritten: the folder is full or read-only (one line naming it); the files are as they were.
         """
         key = record["key"]
         record = dict(record)
-        if weights is not None:
-            target = self.weights_path(key)
-            if isinstance(weights, Mapping):
-                save_torch(target, dict(weights))
+        # both files land together or neither: a full disk between them would leave new weights under the old record
+        with written_together():
+            if weights is not None:
+                target = self.weights_path(key)
+                if isinstance(weights, Mapping):
+                    save_torch(target, dict(weights))
+                else:
+                    atomic_copy(weights, target)
+                record["weights_file"] = target.name
             else:
-                atomic_copy(weights, target)
-            record["weights_file"] = target.name
-        else:
-            record["weights_file"] = record.get("weights_file") if self.weights_path(key).is_file() else None
-        return write_json(self.record_path(key), record)
+                record["weights_file"] = record.get("weights_file") if self.weights_path(key).is_file() else None
+            return write_json(self.record_path(key), record)
 
     def add(self, experiment: str, keys: Iterable[str], replace: bool = False, drop: Iterable[str] = ()) -> List[str]:
         """Add run keys to an experiment's list (kept sorted); returns the list.
@@ -230,7 +281,7 @@ class Store:
         missing = [k for k in keys if k not in self]
         if replace and missing:
             raise ValueError(f"cannot list {experiment!r} as runs without a record here: {missing}")
-        with self._locked():
+        with self.locked():
             current = self.experiment(experiment)
             merged = sorted((set(keys) if replace else set(current) | set(keys)) - (drop - set(keys)))
             if merged != current or not self.index_path(experiment).is_file():
@@ -238,15 +289,31 @@ class Store:
         return merged
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        # A lock on the folder itself: no lock file to leave behind in a committed store.
-        self.experiments_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.experiments_dir, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    def locked(self) -> Iterator[None]:
+        """Hold the store's lock: another process's :meth:`add`, or a promote's read-modify-write of the lists and
+        what they name, waits until the block ends. Re-entrant within a process (through any Store of the folder).
+        """
+        # a lock on the folder itself: no lock file to leave behind in a committed store
+        folder = self.experiments_dir.resolve()  # one lock per folder, whichever link names it
+        folder.mkdir(parents=True, exist_ok=True)
+        with _HELD_GUARD:
+            held = _HELD.setdefault(folder, _Held())
+        with held.lock:  # threads of this process queue here; one flock per process and folder
+            if held.depth == 0:
+                fd = os.open(folder, os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:  # interrupted while waiting: nothing held, nothing left open
+                    os.close(fd)
+                    raise
+                held.fd = fd
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+                if held.depth == 0:
+                    os.close(held.fd)  # closing releases the lock
 
     def merge_from(self, other: Union["Store", PathLike], replace: bool = False) -> Dict[str, List[str]]:
         """Bring another store's records (with their weights) and experiment lists into this one.

@@ -1,19 +1,22 @@
 """Reading a run's checkpoint safely: tensors and plain data only, and a clear error naming what differs
-(its configuration, or the code that made it)."""
+(its configuration, the model its weights belong to, or the code that made it)."""
 
 from __future__ import annotations
 
 import pickle
+import random
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+import numpy as np
 import torch
+from torch import nn
 
 from . import provenance
 from .config import RunConfig
 
-__all__ = ["load_checkpoint", "config_differences", "code_mismatch"]
+__all__ = ["load_checkpoint", "config_differences", "code_mismatch", "model_mismatch", "load_weights"]
 
 
 def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
@@ -56,12 +59,73 @@ def code_mismatch(path: Path, state: Optional[Mapping[str, Any]] = None) -> Opti
     return f"{path} was made by other code ({made}; this code is {running[:12]})"
 
 
-def load_checkpoint(path: Path, config: RunConfig) -> Dict[str, Any]:
-    """Read a checkpoint of ``config`` (tensors and plain data only: ``weights_only=True``).
+def model_mismatch(weights: Any, model: nn.Module) -> Optional[str]:
+    """One clause saying how ``weights`` are not a state dict of ``model`` (tensors it lacks, tensors it does not
+    have, tensors of another shape), or None when they load into it.
+
+    Args:
+        weights: what a checkpoint or weights file holds as the model.
+        model: the model they should load into.
+    """
+    if not isinstance(weights, Mapping):
+        return f"its weights are {type(weights).__name__}, not a state dict"
+    mine = model.state_dict()
+    lacking = [k for k in mine if k not in weights]
+    foreign = [k for k in weights if k not in mine]
+    reshaped = [
+        k for k in mine if k in weights and (not torch.is_tensor(weights[k]) or weights[k].shape != mine[k].shape)
+    ]
+    parts = []
+    if lacking:
+        parts.append(f"{len(lacking)} of this model's tensors missing (e.g. {lacking[0]})")
+    if foreign:
+        parts.append(f"{len(foreign)} tensors this model does not have (e.g. {foreign[0]})")
+    if reshaped:
+        k = reshaped[0]
+        theirs = tuple(weights[k].shape) if torch.is_tensor(weights[k]) else type(weights[k]).__name__
+        parts.append(f"{len(reshaped)} of another shape (e.g. {k}: {theirs}, this model's {tuple(mine[k].shape)})")
+    return "; ".join(parts) or None
+
+
+def _fresh_model(config: RunConfig) -> nn.Module:
+    # only its tensors' names and shapes are read: the caller's random state is left as it was
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return config.build_model()
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load the state dict file ``path`` (``weights.pt``, ``records/<key>.weights.pt``) into ``model``.
 
     Raises:
-        ValueError: the file is not a readable checkpoint, or it belongs to another configuration
-            (the message names the fields that differ).
+        ValueError: one line naming the file when it is unreadable or holds another model's weights.
+    """
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(f"{path} is not a readable weights file ({type(e).__name__})") from e
+    mismatch = model_mismatch(weights, model)
+    if mismatch is not None:
+        raise ValueError(f"{path} holds the weights of another model than {type(model).__name__}: {mismatch}")
+    model.load_state_dict(weights)
+    return model
+
+
+def load_checkpoint(path: Path, config: RunConfig, model: Optional[nn.Module] = None) -> Dict[str, Any]:
+    """Read a checkpoint of ``config`` (tensors and plain data only: ``weights_only=True``).
+
+    Args:
+        path: the checkpoint.
+        config: the run it should continue.
+        model: the run's model, to check the checkpoint's weights against (default: one built from ``config``).
+
+    Raises:
+        ValueError: the file is not a readable checkpoint, it belongs to another configuration
+            (the message names the fields that differ), or its weights or optimiser are another model's.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -80,4 +144,16 @@ def load_checkpoint(path: Path, config: RunConfig) -> Dict[str, Any]:
             diff = config_differences(recorded, config.resolved())
             detail = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in diff.items()) or "same fields"
         raise ValueError(f"{path} belongs to another config (key {state['key']}, this run is {key}): {detail}")
+    # the key can say this run while the tensors are another model's (a file copied over, edited, half migrated):
+    # caught here, in one line, rather than as load_state_dict's page of missing and unexpected keys
+    model = _fresh_model(config) if model is None else model
+    mismatch = model_mismatch(state["model"], model)
+    groups = state["optimizer"].get("param_groups") if isinstance(state["optimizer"], Mapping) else None
+    if mismatch is None and isinstance(groups, list):
+        held, wanted = sum(len(g.get("params", ())) for g in groups), len(list(model.parameters()))
+        mismatch = None if held == wanted else f"its optimiser holds {held} parameter tensors, this model has {wanted}"
+    if mismatch is not None:
+        raise ValueError(
+            f"{path} holds another model's weights than this run's ({mismatch}); delete it to start this run afresh"
+        )
     return state

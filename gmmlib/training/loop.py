@@ -14,8 +14,10 @@ Two data paths feed the same steps (``RunConfig.data_path``, part of the run's k
 ``"batched"`` (the default): the training split held as one uint8 tensor on the device and the
 whole recipe applied per image to large chunks at once (:class:`gmmlib.data.DeviceLoader`), on a
 GPU or on the CPU. ``"workers"``: torchvision's transforms on PIL images in DataLoader workers
-(the path of the runs recorded before). On CUDA the paper preset also compiles the model by
-default (CUDA graphs, fused AdamW, bf16 autocast).
+(the path of the runs recorded before). How the steps run on the device (precision, loss scaling,
+compilation, CUDA graphs, the attention path) is the run plan's (:mod:`gmmlib.training.plan`),
+chosen once in :func:`setup` and recorded as it ran: a compilation that fails or falls back at the
+first step is dropped with one warning and the run goes on eagerly.
 
 With ``RunConfig.train_size`` a run trains on a nested class-balanced subset of the training
 set for the same number of steps as on all of it.
@@ -58,14 +60,17 @@ from . import provenance
 from .batches import cpu_batches, device_batches, epoch_seed
 from .checkpoint import code_mismatch, load_checkpoint
 from .config import SUBSET_SEED, Preset, RunConfig, data_path_name
+from .plan import PRECISIONS, RunPlan, plan_for
 from .record import result_record
 from .runtime import (
     Distributed,
+    compile_model,
+    grad_scaler,
     init_distributed,
-    resolve_compile,
     resolve_data_pipeline,
     resolve_device,
 )
+from .step import TrainingDiverged, check_finite, evaluate, train_step
 
 __all__ = [
     "TrainingDiverged",
@@ -82,10 +87,6 @@ _CHECK_EVERY = 25  # steps between loss checks: each one waits for the GPU, so n
 
 # what resuming does with a checkpoint made by other code (see train's ``other_code``)
 OTHER_CODE = ("refuse", "restart", "resume")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def seed_everything(seed: int) -> None:
@@ -109,6 +110,7 @@ def save_checkpoint(run: "TrainingRun", epoch: int) -> None:
             "optimizer": run.optimizer.state_dict(),
             "history": run.history,
             "data_pipeline": run.data_pipeline,
+            **({"scaler": run.scaler.state_dict()} if run.scaler is not None else {}),
             "code": provenance.code_fingerprint(),  # a resume checks that the same code continues it
             "resumed_from_code": run.resumed_from_code,  # kept through later resumes, for the result
         },
@@ -139,15 +141,22 @@ class TrainingRun:
     test_labels: torch.Tensor
     cost: Dict[str, Any]
     data_pipeline: str
-    compiled: bool
+    plan: RunPlan
+    scaler: Optional[torch.amp.GradScaler] = None
     history: List[Dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     resumed_from_code: Optional[str] = None  # the checkpoint's code, when other code was resumed on purpose
     distributed: Distributed = field(default_factory=Distributed)
+    compile_unchecked: bool = False  # a compiled run whose first step has not yet shown that it compiled
 
     @property
     def key(self) -> str:
         return self.config.key()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the step runs compiled (false after a fallback to eager)."""
+        return self.plan.compile
 
     @property
     def ckpt_path(self) -> Path:
@@ -163,6 +172,8 @@ def setup(
     compile: Optional[bool] = None,
     data_pipeline: Optional[str] = None,
     other_code: str = "refuse",
+    download: bool = False,
+    precision: Optional[str] = None,
 ) -> TrainingRun:
     """Everything before the first step: checks, model, data, optimiser, schedule, and the resumed state.
 
@@ -172,12 +183,16 @@ def setup(
     preset = config.get_preset()  # validates the config
     if other_code not in OTHER_CODE:
         raise ValueError(f"other_code must be one of {', '.join(OTHER_CODE)}, got {other_code!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     ddp = init_distributed(device)
     if preset.batch_size % ddp.world_size:
         raise ValueError(f"the batch of {preset.batch_size} does not split over {ddp.world_size} processes")
     dev = resolve_device(f"cuda:{ddp.local_rank}" if ddp.backend == "nccl" else device)
     pipeline = resolve_data_pipeline(config.data_path if data_pipeline is None else data_pipeline, dev)
-    compiled = resolve_compile(compile, dev, preset)
+    plan = plan_for(dev, preset, world_size=ddp.world_size, compile=compile, data_path=pipeline)
+    if precision is not None:  # asked for: float16 is scaled wherever it runs
+        plan = dataclasses.replace(plan, precision=precision, grad_scaler=precision == "float16")
     out_dir = Path(out_dir)
     check_folder_writable(out_dir, "output folder")
     ckpt_path = out_dir / "checkpoint.pt"
@@ -204,8 +219,8 @@ def setup(
     seed_everything(config.seed)  # model initialisation
     model = config.build_model()
     info = gdata.get_info(config.dataset)
-    x_train, y_train = gdata.load_arrays(config.dataset, "train", root, limit=preset.train_limit)
-    x_test, y_test = gdata.load_arrays(config.dataset, "test", root, limit=preset.test_limit)
+    x_train, y_train = gdata.load_arrays(config.dataset, "train", root, download, limit=preset.train_limit)
+    x_test, y_test = gdata.load_arrays(config.dataset, "test", root, download, limit=preset.test_limit)
     test_images = normalize(torch.from_numpy(x_test).permute(0, 3, 1, 2), info.mean, info.std)
     # the steps of the whole training set, whatever the subset: only the number of distinct images varies
     images_per_epoch = len(x_train) * preset.passes_per_epoch
@@ -216,12 +231,14 @@ def setup(
         chosen = gdata.subset_indices(y_train, config.train_size, SUBSET_SEED)
         x_train, y_train = x_train[chosen], y_train[chosen]
     make_batches = device_batches if pipeline == "batched" else cpu_batches
-    batches = make_batches(config, preset, x_train, y_train, dev, ddp, images_per_epoch)
+    # the plan's worker count (the preset's, or one per spare core); the key keeps the preset's own value
+    loader_preset = dataclasses.replace(preset, num_workers=plan.workers)
+    batches = make_batches(config, loader_preset, x_train, y_train, dev, ddp, images_per_epoch)
 
     cost = profile(model, info.image_size)
     model.to(dev)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay, fused=dev.type == "cuda" or None
+        model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay, fused=plan.fused_optimizer or None
     )
     total_steps = steps_per_epoch * preset.epochs
     warmup_steps = min(int(round(preset.warmup_epochs * steps_per_epoch)), total_steps - 1)
@@ -259,7 +276,8 @@ def setup(
         test_labels=torch.from_numpy(y_test),
         cost=cost,
         data_pipeline=pipeline,
-        compiled=compiled,
+        plan=plan,
+        scaler=grad_scaler(plan, dev.type),
         distributed=ddp,
     )
     if state is not None:
@@ -268,6 +286,8 @@ def setup(
         run.history = list(state["history"])
         run.start_epoch = state["epoch"] + 1
         run.resumed_from_code = resumed_from_code or state.get("resumed_from_code")
+        if run.scaler is not None and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
         if state.get("data_pipeline", pipeline) != pipeline:
             warnings.warn(
                 f"{ckpt_path} was trained with the {state['data_pipeline']} data pipeline, resuming with {pipeline}: "
@@ -276,33 +296,11 @@ def setup(
             )
     if ddp.world_size > 1:  # gradients (mask parameters included) are averaged over the ranks
         run.step_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if compiled:
-        # CUDA graphs pay at batch 128, where the step is launch-bound; on CPU plain inductor.
-        run.step_model = torch.compile(run.step_model, mode="reduce-overhead" if dev.type == "cuda" else None)
+    if plan.compile:
+        # CUDA graphs (where the plan has them) pay at batch 128, where the step is launch-bound
+        run.step_model = compile_model(run.step_model, plan)
+        run.compile_unchecked = True
     return run
-
-
-def train_step(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
-    """One optimiser step on a batch (Mixup/CutMix, bf16 autocast on CUDA); returns the loss, on the device."""
-    x, soft = run.mixup(x, y)
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.device.type == "cuda"):
-        loss = run.criterion(run.step_model(x), soft)
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
-    run.scheduler.step_update(step)
-    return loss.detach()
-
-
-def _check_finite(run: TrainingRun, losses: torch.Tensor, upto: int, epoch: int) -> None:
-    bad = (~torch.isfinite(losses[:upto])).nonzero()
-    if len(bad):
-        step = int(bad[0])
-        last = run.history[-1]["epoch"] if run.history else 0
-        raise TrainingDiverged(
-            f"loss is {losses[step].item()} at epoch {epoch + 1}, step {step + 1} of {run.config.name()}; "
-            f"the last good checkpoint ({run.ckpt_path}, epoch {last}) is kept"
-        )
 
 
 def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, Any]:
@@ -323,12 +321,12 @@ def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, 
         losses[step] = train_step(run, x, y, epoch * run.steps_per_epoch + step + 1)
         bar.update(1)
         if (step + 1) % _CHECK_EVERY == 0:
-            _check_finite(run, losses, step + 1, epoch)
+            check_finite(run, losses, step + 1, epoch)
             elapsed = time.perf_counter() - t0
             bar.set_postfix(loss=f"{losses[: step + 1].mean().item():.3f}", img_s=f"{(step + 1) * batch / elapsed:.0f}")
         tick = time.perf_counter()
     bar.close()
-    _check_finite(run, losses, step + 1, epoch)
+    check_finite(run, losses, step + 1, epoch)
     train_loss = losses[: step + 1].mean()
     if ddp.world_size > 1:
         dist.all_reduce(train_loss)  # a sum (gloo has no average)
@@ -337,7 +335,8 @@ def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, 
         torch.cuda.synchronize(run.device)
     train_time = time.perf_counter() - t0
     n_seen = (step + 1) * batch
-    top1 = evaluate(run.model, run.test_images, run.test_labels)  # every rank: the same weights, the same top-1
+    # every rank: the same weights, the same top-1
+    top1 = evaluate(run.model, run.test_images, run.test_labels, precision=run.plan.precision)
     return {
         "epoch": epoch + 1,
         "train_loss": train_loss.item(),
@@ -348,20 +347,6 @@ def run_epoch(run: TrainingRun, epoch: int, progress: bool = True) -> Dict[str, 
         "images_per_second": n_seen / train_time,
         "data_wait_share": wait / train_time,
     }
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
-    """Top-1 accuracy in percent on pre-normalised images."""
-    model.eval()
-    device = next(model.parameters()).device
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pred = model(x).argmax(1).cpu()
-        correct += int((pred == labels[i : i + batch_size]).sum())
-    return 100.0 * correct / len(images)
 
 
 def train(
@@ -375,6 +360,8 @@ def train(
     data_pipeline: Optional[str] = None,
     on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
     other_code: str = "refuse",
+    download: bool = False,
+    precision: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Train one run, writing a checkpoint per epoch, then ``weights.pt`` and ``result.json``.
 
@@ -387,7 +374,8 @@ def train(
         root: data root (default: ``GMMLIB_DATA``).
         device: "cpu", "cuda", ... (default: CUDA when available).
         progress: show tqdm bars.
-        compile: ``torch.compile`` the training step (None: on CUDA for the paper preset).
+        compile: ``torch.compile`` the training step (None: the run plan's choice, the paper preset on a
+            GPU of capability >= 8.0 with a recent torch; see :func:`gmmlib.training.plan.plan_for`).
         data_pipeline: override ``config.data_path`` ("batched" or "workers"; the old names "gpu"/"cpu"
             are read as these); recorded in the result, and part of the key of the run it records.
         on_epoch: called with each epoch's metrics.
@@ -396,6 +384,8 @@ def train(
             :func:`gmmlib.training.provenance.code_fingerprint`): "refuse" (a ValueError naming it),
             "restart" (train afresh, with a warning) or "resume" (continue it; the result then says
             ``gmmlib_modified: true`` and names the checkpoint's code under ``resumed_from_code``).
+        download: fetch missing data with torchvision (every split the run reads; needs internet).
+        precision: "float32", "float16" (with loss scaling) or "bfloat16" autocast instead of the plan's.
 
     Returns:
         The result dict also written to ``out_dir/result.json``.
@@ -406,7 +396,9 @@ def train(
     """
     if data_pipeline is not None:
         config = dataclasses.replace(config, data_path=data_path_name(data_pipeline))
-    run = setup(config, out_dir, resume, root, device, compile, other_code=other_code)
+    run = setup(
+        config, out_dir, resume, root, device, compile, other_code=other_code, download=download, precision=precision
+    )
     lead = run.distributed.rank == 0
     progress = progress and lead
     for epoch in range(run.start_epoch, run.preset.epochs):

@@ -78,6 +78,9 @@ def environment(device: torch.device | str | None = None) -> Dict[str, Any]:
     }
     if device.type == "cuda":
         hw["gpu"] = torch.cuda.get_device_name(device)
+        major, minor = torch.cuda.get_device_capability(device)
+        hw["gpu_capability"] = f"{major}.{minor}"  # what sets the precision and the compiled path
+        hw["gpu_memory_gb"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
     return {
         "versions": {
             "gmmlib": __version__,
@@ -94,10 +97,20 @@ def environment(device: torch.device | str | None = None) -> Dict[str, Any]:
 
 
 def hardware_kind(record: Mapping[str, Any]) -> str:
-    """Where a run trained, as far as it changes the run: the device type and the data path (e.g.
-    ``"cpu, workers"``, ``"cuda, batched"``), so that a comparison is checked for one kind throughout."""
-    from .config import data_path_name
+    """Where a run trained, as far as it changes the run: the device type, for a GPU its model and compute
+    capability, and the data path (e.g. ``"cpu, workers"``, ``"cuda T4 7.5, batched"``), so that a comparison
+    is checked for one kind throughout: a T4 (float16, eager) and an H100 (bfloat16, compiled) run differ.
 
-    device = str((record.get("hardware") or {}).get("device", "cpu")).split(":")[0]
+    Records made before the capability was recorded say only ``"cuda, batched"``: which GPU they ran on
+    cannot be told apart from what they recorded then.
+    """
+    from .config import data_path_name
+    from .plan import gpu_spec
+
+    hardware = record.get("hardware") or {}
+    device = str(hardware.get("device", "cpu")).split(":")[0]
+    if device == "cuda" and hardware.get("gpu_capability"):
+        spec = gpu_spec(hardware.get("gpu"))
+        device = f"cuda {spec.name if spec else hardware.get('gpu')} {hardware['gpu_capability']}"
     path = (record.get("config") or {}).get("data_path") or record.get("data_pipeline") or "workers"
     return f"{device}, {data_path_name(path)}"

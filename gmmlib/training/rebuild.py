@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import load_weights
 from .config import RunConfig
 from .loop import seed_everything
 
@@ -37,6 +38,6 @@ def model_from_record(record: Mapping[str, Any], weights: Optional[str | Path] =
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-    if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    if weights is not None:  # another model's weights: one line naming the file, not load_state_dict's page
+        load_weights(model, Path(weights))
     return model.eval()

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # the loop builds the run and calls result_record at its end
 
 __all__ = ["mask_parameters", "result_record"]
 
+# A record's "precision": float32 as the runs recorded before, autocast named by its dtype.
+_PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 autocast", "float16": "float16 autocast"}
+
 
 def mask_parameters(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     """The learned parameters of every attention mask in ``model``, as nested lists."""
@@ -64,8 +67,10 @@ def result_record(run: TrainingRun, root: Optional[str | Path] = None) -> Dict[s
         "mask_parameters": mask_parameters(run.model),
         "data_source": _data_source(run.config, root),
         "data_pipeline": run.data_pipeline,
-        "compiled": run.compiled,
-        "precision": "bf16 autocast" if run.device.type == "cuda" else "float32",  # the official code: float32
+        # what actually ran (after any fallback to eager), not what was asked for
+        "compiled": run.plan.compile,
+        "precision": _PRECISION_LABELS[run.plan.precision],  # the official code: float32
+        "run_plan": run.plan.as_record(),
         "distributed": {"world_size": run.distributed.world_size, "backend": run.distributed.backend},
         "seed": run.config.seed,
         **environment(run.device),

@@ -1,26 +1,40 @@
-"""Where and how a run executes: the device, the data pipeline, compilation, and the torchrun process group.
+"""Where and how a run executes: the device, the data pipeline, the run plan's autocast, loss scaling and
+compilation, and the torchrun process group.
 
-Each choice is resolved once, before any data loads, with an error that names the bad value.
+Each choice is resolved once, before any data loads, with an error that names the bad value; the
+hardware-dependent ones come from the run plan (:mod:`gmmlib.training.plan`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional, Tuple
 
 import torch
 from torch import distributed as dist
+from torch import nn
 
+from ..attention import use_flex_attention
 from .config import Preset, data_path_name
+from .plan import PRECISIONS, RunPlan, plan_for
 
 __all__ = [
+    "COMPILE_BACKEND",
     "Distributed",
+    "autocast",
+    "compile_model",
+    "compiled_graphs",
+    "grad_scaler",
     "init_distributed",
     "resolve_compile",
     "resolve_data_pipeline",
     "resolve_device",
 ]
+
+# torch.compile's backend for the training step; tests on CPU swap in "eager" or "aot_eager" to stay fast.
+COMPILE_BACKEND = "inductor"
 
 
 def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
@@ -51,10 +65,57 @@ def resolve_data_pipeline(pipeline: Optional[str], device: torch.device) -> str:
     return data_path_name(pipeline)
 
 
-def resolve_compile(compile: Optional[bool], device: torch.device, preset: Preset) -> bool:
-    """Whether to ``torch.compile`` the training step: by default only for the paper preset on CUDA,
-    where the minute of compilation pays back many times over."""
-    return bool(compile) if compile is not None else (device.type == "cuda" and preset.name == "paper")
+def resolve_compile(
+    compile: Optional[bool],
+    device: torch.device,
+    preset: Preset,
+    capability: Optional[Tuple[int, int]] = None,
+    torch_version: Optional[str] = None,
+) -> bool:
+    """Whether to ``torch.compile`` the training step: ``compile``, or the run plan's default (the paper
+    preset on a GPU of capability >= 8.0 with a recent enough torch; see :func:`gmmlib.training.plan.plan_for`).
+
+    Args:
+        compile: True/False to force it, None for the plan's choice.
+        device: the training device.
+        preset: the run's preset.
+        capability, torch_version: simulate another GPU or torch release (default: this machine's).
+    """
+    return plan_for(device, preset, torch_version, capability, compile=compile).compile
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device_type: str) -> Iterator[None]:
+    """Autocast to ``precision`` ("bfloat16" or "float16") around a forward pass; nothing for "float32"."""
+    dtype = PRECISIONS[precision]
+    with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        yield
+
+
+def grad_scaler(plan: RunPlan, device_type: str) -> Optional[torch.amp.GradScaler]:
+    """A loss scaler for float16 autocast (its small range underflows gradients otherwise); None otherwise."""
+    return torch.amp.GradScaler(device_type) if plan.grad_scaler else None
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile has captured in this process so far: after the reset of :func:`compile_model`, a
+    compiled step that adds none ran uncompiled (a frame past the recompile limit, say)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def compile_model(model: nn.Module, plan: RunPlan) -> nn.Module:
+    """``torch.compile`` of ``model`` in the plan's mode, from a clean compiler state.
+
+    The compiler's caches are reset first: the graphs, guards and CUDA-graph pools of earlier runs in this
+    process would otherwise count against the recompile limit (8), after which a run silently trains
+    uncompiled. The plan also decides whether multiplicative masks take FlexAttention.
+    """
+    torch._dynamo.reset()
+    use_flex_attention(plan.attention == "flex")
+    mode = {"mode": plan.compile_mode} if COMPILE_BACKEND == "inductor" else {}  # modes are inductor's
+    return torch.compile(model, backend=COMPILE_BACKEND, **mode)
 
 
 @dataclass(frozen=True)
