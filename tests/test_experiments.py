@@ -6,8 +6,8 @@ from gmmlib import stats as R
 from gmmlib.book import figures
 from gmmlib.experiments.grids import EXPERIMENTS, get_experiment, keeps_weights, matches
 from gmmlib.experiments.runner import run_experiment
-from gmmlib.readings import ablations
-from gmmlib.readings.ablations import setting_gains
+from gmmlib.readings import ablations, standard
+from gmmlib.readings.standard import setting_gains
 from gmmlib.stats.inference import t_interval
 from gmmlib.stats.noise import seed_noise
 from gmmlib.store.records import Store
@@ -233,7 +233,7 @@ def test_results_tables_and_plots(tmp_path, capsys):
     paper_k = [line for line in ax.get_lines() if len(line.get_xdata()) == 6]
     assert len(paper_k) == 1 and list(paper_k[0].get_xdata()) == [2, 3, 4, 5, 8, 10]
     assert paper_k[0].get_ydata()[3] == pytest.approx(94.75 - 94.17)
-    gains = ablations.setting_gains("exp2-kernels", "num_kernels", 5, res, preset="quick")
+    gains = standard.setting_gains("exp2-kernels", "num_kernels", 5, res, preset="quick")
     assert [(r["value"], r["gain"]) for r in gains] == [(5, pytest.approx(seed0["gmm"] - seed0["none"]))]
     for key in store.keys():  # the same runs, relabelled as CIFAR-10
         r = store.get(key)

@@ -1,12 +1,15 @@
 """gmmlib.stats.tables: names from the registries, the headline verdict, the tables the chapters show."""
 
+import math
+
+import numpy as np
 import pytest
 
 from gmmlib import stats as results
 from gmmlib.data import get_info
 from gmmlib.data.registry import PAPER_DATASETS
 from gmmlib.models.registry import PAPER_FAMILIES, display_name
-from gmmlib.readings import ablations
+from gmmlib.readings import ablations, standard
 from gmmlib.stats import inference as stats
 from gmmlib.stats.noise import seed_noise
 
@@ -346,9 +349,36 @@ def test_epoch_lead_pairs_the_curves_by_seed(tmp_path):
     rows = evidence.epoch_lead("headline", tmp_path)
     assert [(r["epoch"], r["seeds"], r["ahead"]) for r in rows] == [(1, 3, 2), (2, 3, 2)]
     assert rows[0]["gain"] == pytest.approx(2.5 / 3)
+    assert rows[0]["comparison"].diffs == pytest.approx((1.0, 2.0, -0.5))  # seed order, masked minus unmasked
     text = evidence.epoch_lead_text("headline", tmp_path)
     assert "mean over 3 paired seeds" in text and "1: +0.83 (2/3)" in text
-    assert "leads in every seed" not in text  # no epoch where all three lead
+    assert "no epoch's lead holds" in text and "locality prior that helps" not in text
+
+
+def test_an_early_lead_holds_only_after_the_correction_over_every_epoch(tmp_path):
+    """Five seeds that all lead by about 2 points in epoch 1 and are even by epoch 2: epoch 1's lead holds after
+    Holm over the two looks (p well under 0.025), epoch 2's does not, and the text names the epoch and no mechanism."""
+    from test_store import fake_record
+
+    from gmmlib.readings import evidence
+    from gmmlib.store.records import Store
+    from gmmlib.training.config import RunConfig
+
+    store = Store(tmp_path)
+    for seed, (lead, last) in enumerate([(2.0, 0.3), (2.1, -0.4), (1.9, 0.1), (2.2, -0.2), (1.8, 0.2)]):
+        none, gmm = RunConfig(pool="gap", seed=seed), RunConfig(mask="gmm", pool="gap", seed=seed)
+        a, b = fake_record(none, 50.0), fake_record(gmm, 50.0)
+        b["history"][0]["test_top1"] = a["history"][0]["test_top1"] + lead
+        b["history"][1]["test_top1"] = a["history"][1]["test_top1"] + last
+        for r in (a, b):
+            store.put(r)
+        store.add("headline", [none.key(), gmm.key()])
+    rows = evidence.epoch_lead("headline", tmp_path)
+    assert [r["holds"] for r in rows] == [True, False]
+    assert rows[0]["p"] < 0.025 < rows[1]["p"]
+    text = evidence.epoch_lead_text("headline", tmp_path)
+    assert "after Holm's correction over the 2 looks, the lead holds in epoch 1 and not by the last" in text
+    assert "+0.00 [" in text  # the last epoch's mean gain with its interval
 
 
 def test_locality_reading_names_what_training_did_to_each_start():
@@ -434,6 +464,38 @@ def test_ablation_reads_the_spread_against_both_noise_scales_exactly(tmp_path, g
     assert ("All 3 gains are positive" in a.text) == (min(gains) > 0)
 
 
+def test_an_ablation_setting_whose_seeds_agree_by_luck_gets_the_pooled_interval(tmp_path):
+    """exp2-kernels shares one noise scale: K=1's three gains agree (+0.50 each, a lone std of 0 and an interval
+    of zero width), K=2's spread by 1 point; pooled over both (std sqrt(0.5) on 4 degrees of freedom), K=1's
+    interval includes zero, it is no lead, and every reading of the grid (the ablation and the verdict table)
+    uses the same pooled interval."""
+    from gmmlib.readings import evidence
+    from gmmlib.stats.inference import pooled_test
+    from gmmlib.training.config import RunConfig
+
+    runs = []
+    for seed, k2 in enumerate((0.0, 1.0, 2.0)):
+        runs += [
+            (RunConfig(pool="gap", seed=seed), 50.0),
+            (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": 1}), 50.5),
+            (RunConfig(mask="gmm", pool="gap", seed=seed, mask_options={"num_kernels": 2}), 50.0 + k2),
+        ]
+    _store_with(tmp_path, "exp2-kernels", runs)
+    rows = standard.setting_gains("exp2-kernels", "num_kernels", 5, tmp_path)
+    (low, high), p = pooled_test(0.5, 3, math.sqrt(0.5), 4)
+    k1 = next(r for r in rows if r["value"] == 1)
+    assert (k1["pooled_std"], k1["pooled_df"]) == (pytest.approx(math.sqrt(0.5)), 4)
+    assert (k1["gain_low"], k1["gain_high"], k1["p_value"]) == (
+        pytest.approx(low),
+        pytest.approx(high),
+        pytest.approx(p),
+    )
+    assert low < 0 < high
+    assert ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path).apart_from_zero == []
+    row = next(r for r in evidence.comparisons(tmp_path) if r["label"] == "GMM-ViT (K=1, GAP)")
+    assert (row["low"], row["high"], row["standing"]) == (pytest.approx(low), pytest.approx(high), "includes zero")
+
+
 def test_ablation_without_noise_or_with_one_setting_reads_nothing(tmp_path):
 
     _ablation_with_noise(tmp_path, (0.3, -0.2), vit=(0.0,), gmm=(0.0,))  # a headline of one seed
@@ -468,7 +530,8 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
     _kernels_on_three_seeds(tmp_path, [(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)])
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.pairs == [3, 3] and "95 % intervals where a setting has several seeds" in a.text
-    lo, hi = t_interval([0.2, 0.6, 0.1])
+    sd, df = stats.pooled_std([float(np.std(g, ddof=1)) for g in ([0.2, 0.6, 0.1], [0.5, -0.1, 0.3])], [3, 3])
+    (lo, hi), _ = stats.pooled_test(0.3, 3, sd, df)  # exp2-kernels' settings share one noise scale
     assert f"K=2: +0.30 [{lo:+.2f}, {hi:+.2f}] (3 seeds)," in a.text and "(one seed)" not in a.text
     assert a.scales["run"]["std"] == pytest.approx(0.5 / 3**0.5) and "0.50, divided by √3: 0.29" in a.text
     assert a.apart_from_zero == [] and "excludes zero" not in a.text  # both intervals hold zero
@@ -477,12 +540,20 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
 def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_path):
     from gmmlib.stats.inference import t_interval
 
-    _kernels_on_three_seeds(tmp_path, [(0.3, 0.5), (0.35, -0.1), (0.4, 0.3)])
-    assert t_interval([0.3, 0.35, 0.4])[0] > 0 and t_interval([0.5, -0.1, 0.3])[0] < 0
+    # K=2's gains agree (its pooled interval still excludes zero), K=3's do not, beside a headline of 3 seeds:
+    # 3 tested comparisons, so K=2 holds only if its p-value survives Holm's 0.05 / 3
+    _kernels_on_three_seeds(tmp_path, [(1.3, 0.5), (1.35, -0.1), (1.4, 0.3)])
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
     assert a.apart_from_zero == [2]
-    assert "The interval of K=2 excludes zero. Among 2 settings' 95 % intervals, at least one excludes zero" in a.text
-    assert f"by chance alone about {100 * (1 - 0.95**2):.0f} % of the time" in a.text
+    row = next(r for r in a.rows if r["value"] == 2)
+    rows = {r["label"]: r for r in standard.comparisons(tmp_path)}
+    assert rows[row["label"]]["p_value"] == pytest.approx(row["p_value"])
+    expected = "holds after correction" if row["p_value"] <= 0.05 / 3 else "a lead"
+    assert a.standings[2] == rows[row["label"]]["standing"] == expected
+    if expected == "a lead":
+        assert "The interval of K=2 excludes zero: a lead for more seeds, not yet a finding" in a.text
+    else:
+        assert "The interval of K=2 excludes zero and holds after Holm's correction" in a.text
     assert not {"best", "worst", "highest", "lowest"} & set(a.text.lower().replace(",", " ").split())
 
 
@@ -543,7 +614,7 @@ def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
     _noise_of_one_gain(tmp_path)  # the official setting: the headline's GMM-ViT, gains -0.5, +0.5, 0.0
     runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
     runs += [(RunConfig(mask="gmm", pool="gap", seed=s), 50.0 + g) for s, g in enumerate((-0.5, 0.5, 0.0))]
-    for init, gains in (("identity", (0.3, 0.35, 0.4)), ("zeros", (0.5, -0.1, 0.3))):
+    for init, gains in (("identity", (0.5, 0.55, 0.6)), ("zeros", (0.5, -0.1, 0.3))):
         runs += [
             (RunConfig(mask="gmm", pool="gap", seed=s, mask_options={"init": init}), 50.0 + g)
             for s, g in enumerate(gains)
@@ -553,8 +624,10 @@ def test_verdict_reads_the_initialisations_on_their_seeds(tmp_path):
     spread = ablations.ablation("exp2-init", "init", "official", "init", tmp_path)
     assert "(chapter 6, cpu preset, 3 paired seeds per setting)" in line
     assert f"Chapter 6 reads their spread against the seed noise ({spread.verdict}): they do not rank" in line
+    assert spread.apart_from_zero == ["identity"] and spread.standings["identity"] == "a lead"
     assert line.endswith(
-        "The interval of identity excludes zero: among 3 intervals, a lead for more seeds, not yet a finding."
+        "The interval of init=identity excludes zero: a lead for more seeds, not yet a finding (it does not survive "
+        "Holm's correction over every comparison the book reads)."
     )
 
 

@@ -151,10 +151,32 @@ def test_holm_steps_down_and_stops_at_the_first_that_fails():
 
 
 def test_a_reading_says_one_seed_includes_zero_a_lead_or_holds():
-    from gmmlib.readings.evidence import standing
+    from gmmlib.readings.standard import standing
 
     row = {"seeds": 3, "low": 0.1, "high": 0.9, "holds": True}
     assert standing(row) == "holds after correction"
     assert standing({**row, "holds": False}) == "a lead"
     assert standing({**row, "low": -0.1}) == "includes zero"
     assert standing({**row, "seeds": 1}) == "one seed"
+
+
+def test_pooled_std_is_the_one_way_anova_residual_and_its_test_uses_its_degrees_of_freedom():
+    """Three settings of three seeds each: the pooled std is sqrt(sum((n-1) s^2) / sum(n-1)) on 6 degrees of
+    freedom, equal to the residual std of a one-way ANOVA on the same gains; one-seed settings add nothing."""
+    from gmmlib.stats.inference import pooled_std, pooled_test
+
+    groups = [[0.1, 0.2, 0.3], [1.0, 2.0, 0.0], [0.5, 0.5, 0.8]]
+    stds = [float(np.std(g, ddof=1)) for g in groups]
+    sd, df = pooled_std(stds + [None], [3, 3, 3, 1])
+    residual = sum(((np.array(g) - np.mean(g)) ** 2).sum() for g in groups) / (9 - 3)
+    assert df == 6 and sd == pytest.approx(math.sqrt(residual))
+    (low, high), p = pooled_test(0.2, 3, sd, df)
+    half = scipy_stats.t.ppf(0.975, 6) * sd / math.sqrt(3)
+    assert (low, high) == pytest.approx((0.2 - half, 0.2 + half))
+    assert p == pytest.approx(2 * scipy_stats.t.sf(0.2 / (sd / math.sqrt(3)), 6))
+    with pytest.raises(ValueError, match="at least one comparison with 2 seeds"):
+        pooled_std([None], [1])
+    with pytest.raises(ValueError, match="got 2 stds and 1 seed counts"):
+        pooled_std([0.1, 0.2], [3])
+    with pytest.raises(ValueError, match="at least 2 seeds, got 1"):
+        pooled_test(0.2, 1, sd, df)

@@ -1,17 +1,19 @@
 """What the recorded runs say, as structured results and the sentences the chapters print: the headline
-(``headline``), the ablations (``ablations``), the families and priors against the seed noise
+(``headline``), the one standard every comparison is read by (``standard``), the ablations (``ablations``), the families and priors against the seed noise
 (``families``), the evidence table and caveats (``evidence``), what the masks learned (``learned``),
 the gains as the training set shrinks (``datasize``).
 """
 
 from . import (
     ablations as _ablations,
+    standard as _standard,
     datasize as _datasize,
     evidence as _evidence,
     families as _families,
     headline as _headline,
     learned as _learned,
 )
+from .standard import *  # noqa: F403  (each module's __all__ is its public API)
 from .ablations import *  # noqa: F403  (each module's __all__ is its public API)
 from .headline import *  # noqa: F403  (each module's __all__ is its public API)
 from .families import *  # noqa: F403  (each module's __all__ is its public API)
@@ -22,6 +24,7 @@ from .datasize import *  # noqa: F403  (each module's __all__ is its public API)
 __all__ = list(
     dict.fromkeys(
         [
+            *_standard.__all__,
             *_ablations.__all__,
             *_headline.__all__,
             *_families.__all__,

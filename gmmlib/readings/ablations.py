@@ -17,9 +17,9 @@ from ..experiments.grids import run_command
 from ..stats.inference import excludes, expected_range, interval_text, range_tail, t_interval
 from ..stats.noise import seed_noise
 from ..stats.tables import headline, load, preset_of, runs
+from .standard import comparisons, setting_gains
 
 __all__ = [
-    "setting_gains",
     "NOISE_SCALES",
     "SPREAD_VERDICTS",
     "Ablation",
@@ -30,23 +30,6 @@ __all__ = [
     "paper_kernels",
     "what_the_ablations_show",
 ]
-
-
-def setting_gains(
-    experiment: str, option: str, default: Any, results: Optional[str | Path] = None, preset: Optional[str] = None
-) -> List[Dict[str, Any]]:
-    """Each masked setting of an ablation with its paired gain over the unmasked ViT, in the grid's order: rows of
-    :func:`gmmlib.stats.tables.compare` with ``value``, the setting's ``option`` (``default`` where a run leaves it out)."""
-    from ..stats.tables import compare, label
-
-    preset = preset or preset_of(experiment, results)
-    table = compare(experiment, results, preset) if preset else None
-    if table is None or table.empty:
-        return []
-    configs = [r["config"] for r in load(experiment, results) if r["config"]["preset"] == preset]
-    options = {label(c): c.get("mask_options") or {} for c in configs}
-    rows = table[table["gain"].notna()].to_dict("records")
-    return [{**r, "value": options[r["label"]].get(option, default)} for r in rows]
 
 
 def _gain_with_interval(row: Dict[str, Any]) -> str:
@@ -96,6 +79,7 @@ class Ablation:
     scales: Dict[str, Dict[str, float]] = field(default_factory=dict)
     verdict: Optional[str] = None
     apart_from_zero: List[Any] = field(default_factory=list)
+    standings: Dict[Any, str] = field(default_factory=dict)
     rows: List[Dict[str, Any]] = field(default_factory=list)
     text: str = ""
 
@@ -129,6 +113,9 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
         f"the unmasked ViT in points: {shown}."
     )
     out.apart_from_zero = [r["value"] for r in rows if r["pairs"] > 1 and excludes(r["gain_low"], r["gain_high"])]
+    if out.apart_from_zero:  # read by the book's one rule: Holm over every comparison it reads
+        by_label = {c["label"]: c["standing"] for c in comparisons(results) if c["experiment"] == experiment}
+        out.standings = {r["value"]: by_label.get(r["label"], "a lead") for r in rows}
     lead = _apart_from_zero_text(out)  # said last, after the spread
     summary = headline(results, preset)
     stds = {"run": summary.best.std_b, "gain": seed_noise(results, preset)} if summary else {}
@@ -181,17 +168,18 @@ def ablation(experiment: str, option: str, default: Any, name: str, results: Opt
 
 
 def _apart_from_zero_text(out: Ablation) -> str:
-    """The settings whose interval excludes zero, read with the number of intervals in mind."""
+    """The settings whose interval excludes zero, read by the book's one rule (:func:`gmmlib.readings.standing`)."""
     if not out.apart_from_zero:
         return ""
     named = " and ".join(f"{out.name}={value}" for value in out.apart_from_zero)
-    intervals = sum(p > 1 for p in out.pairs)
-    chance = 1 - 0.95**intervals
+    held = [v for v in out.apart_from_zero if out.standings.get(v) == "holds after correction"]
+    if len(held) == len(out.apart_from_zero):
+        return f" The interval of {named} excludes zero and holds after Holm's correction over the book's comparisons."
     return (
-        f" The interval of {named} excludes zero. Among {intervals} settings' 95 % intervals, at least "
-        f"one excludes zero by chance alone about {100 * chance:.0f} % of the time when no setting has any "
-        "effect (as if they were independent; they share each seed's unmasked run): a lead for more seeds, "
-        "not yet a finding."
+        f" The interval of {named} excludes zero"
+        + (f" ({' and '.join(f'{out.name}={v}' for v in held)} holds after correction)" if held else "")
+        + ": a lead for more seeds, not yet a finding (it does not survive Holm's correction over every "
+        "comparison the book reads)."
     )
 
 
@@ -351,12 +339,7 @@ def what_the_ablations_show(
                 if a.verdict == "what noise alone gives"
                 else f"{what.capitalize()} may matter; more seeds would tell which setting differs."
             )
-            + (
-                f" The interval of {' and '.join(f'{a.name}={v}' for v in a.apart_from_zero)} excludes zero: "
-                "among several intervals, a lead for more seeds, not yet a finding."
-                if a.apart_from_zero
-                else ""
-            )
+            + _apart_from_zero_text(a)
         )
     if noise:
         target = float(paper_k.spread[dataset])

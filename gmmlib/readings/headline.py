@@ -15,7 +15,8 @@ from ..experiments.grids import run_command
 from ..stats.inference import excludes, interval_text, minimum_detectable_effect, t_interval
 from ..stats.paper import paper
 from ..stats.tables import Headline, compare, exp1_table, headline, load, preset_of
-from .ablations import _gain_with_interval, ablation
+from .ablations import _apart_from_zero_text, _gain_with_interval, ablation
+from .standard import comparisons
 
 __all__ = ["OUTCOMES", "Verdict", "judge", "headline_verdict", "families_with_seeds", "verdict"]
 
@@ -191,8 +192,6 @@ def families_with_seeds(results: Optional[str | Path] = None, models: Optional[S
     rows = [r for r in rows if models is None or r["model"] in models]
     if not rows:
         return ""
-    from .evidence import comparisons
-
     standings = {c["label"]: c["standing"] for c in comparisons(results) if c["experiment"] == "exp1-seeds"}
     fresh = _unselected_gains(results, preset)
     readings = []
@@ -317,12 +316,7 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
             else "one seed per setting unless an interval is shown"
         )
         reading = f" ({spread.verdict})" if spread.verdict else ""
-        apart = (
-            f" The interval of {' and '.join(map(str, spread.apart_from_zero))} excludes zero: among "
-            f"{len(inits)} intervals, a lead for more seeds, not yet a finding."
-            if spread.apart_from_zero
-            else ""
-        )
+        apart = _apart_from_zero_text(spread)
         lines.append(
             f"* **The initialisation.** In `exp2-init` (chapter 6, {init_preset} preset, {seeds}) GMM-ViT's gain "
             f"over ViT is {shown}.{official} Chapter 6 reads their spread against the seed noise{reading}: they do "

@@ -32,6 +32,8 @@ __all__ = [
     "largest_abs_quantile",
     "p_value",
     "holm",
+    "pooled_std",
+    "pooled_test",
 ]
 
 
@@ -264,3 +266,42 @@ def holm(p_values: Sequence[Optional[float]], alpha: float = 0.05) -> list:
         rejecting = rejecting and p <= alpha / (m - rank)
         out[i] = rejecting
     return out
+
+
+def pooled_std(stds: Sequence[Optional[float]], seeds: Sequence[int]) -> Tuple[float, int]:
+    """The pooled standard deviation of several comparisons' per-seed gains, and its degrees of freedom.
+
+    Where comparisons share a noise scale (the settings of one ablation: one backbone, the same seeds, the same
+    unmasked runs), each comparison's gains vary about their own mean by the same seed noise, so their variances
+    are pooled as one-way analysis of variance pools them: ``sum((n_i - 1) s_i^2) / sum(n_i - 1)``, with
+    ``sum(n_i - 1)`` degrees of freedom. With three seeds a lone std rests on 2 degrees of freedom and can be
+    small by luck; the pooled one does not. Comparisons of one seed (std None) add nothing.
+
+    Raises:
+        ValueError: the lists differ in length, or no comparison has two seeds.
+    """
+    if len(stds) != len(seeds):
+        raise ValueError(f"one std per comparison expected, got {len(stds)} stds and {len(seeds)} seed counts")
+    terms = [(n - 1, s) for s, n in zip(stds, seeds) if s is not None and n >= 2]
+    df = sum(d for d, _ in terms)
+    if df == 0:
+        raise ValueError("pooling needs at least one comparison with 2 seeds or more")
+    return math.sqrt(sum(d * s * s for d, s in terms) / df), df
+
+
+def pooled_test(
+    gain: float, seeds: int, std: float, df: int, confidence: float = 0.95
+) -> Tuple[Tuple[float, float], float]:
+    """A comparison's interval and two-sided p-value from a pooled std (:func:`pooled_std`) with ``df`` degrees
+    of freedom: ``gain +- t_{df} * std / sqrt(seeds)``. Returns ``((low, high), p)``.
+
+    Raises:
+        ValueError: fewer than two seeds, a std that is not positive, or df < 1.
+    """
+    if seeds < 2:
+        raise ValueError(f"a pooled interval needs at least 2 seeds, got {seeds}")
+    if not std > 0 or df < 1:
+        raise ValueError(f"expected a positive pooled std on df >= 1, got std={std}, df={df}")
+    se = std / math.sqrt(seeds)
+    half = _scipy.t.ppf(0.5 + confidence / 2, df) * se
+    return (gain - half, gain + half), float(2 * _scipy.t.sf(abs(gain) / se, df))
