@@ -228,11 +228,12 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
     table = evidence.table(tmp_path)
     low, high = t_interval([-0.5, 0.5, 0.3])
     assert table.loc["GMM-ViT (GAP)"].tolist() == [
-        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+0.10", "includes zero", "+1.41"
+        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+0.10", "includes zero", "+1.41 (main table)"
     ]  # fmt: skip
+    assert (head["paper_source"], k2["paper_source"]) == ("main table", "K ablation")  # each from its own baseline
+    assert table.loc["GMM-ViT (K=2, GAP)", "paper's gain"] == "+0.59 (K ablation)"
     assert table.loc["GMM-ViT (K=2, GAP)", "reading"] == "one seed" and k2["holds"] is None
     assert table.loc["GMM-ViT (K=2, GAP)", "95 % interval"] == "one seed"
-    assert table.loc["GMM-ViT (K=2, GAP)", "paper's gain"] == "+0.59"
 
 
 def test_report_prints_every_comparison_and_refuses_a_missing_folder(tmp_path, capsys):

@@ -55,6 +55,13 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
     parts.append(
         f"{len(by['includes zero'])} include zero, and {len(by['one seed'])} rest on one seed each and are not read."
     )
+    pooled = sorted({r["experiment"] for r in rows if r.get("pooled_std")})
+    if pooled:
+        parts.append(
+            f"The settings of {' and '.join(f'`{e}`' for e in pooled)} share one noise scale (one backbone, the same "
+            "seeds and unmasked runs), so their intervals use the seed std pooled over each grid's settings rather "
+            "than each setting's own three seeds."
+        )
     head = next((r for r in rows if r["experiment"] == "headline"), None)
     if head is not None and head["seeds"] > 1:
         verdict = {
@@ -78,9 +85,10 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
 
 def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None):
     """:func:`comparisons` as a DataFrame for reading, indexed by comparison: data set, preset, seeds,
-    our best-epoch gain, its 95 % interval ("one seed" where there is one), the final-epoch gain, its
-    reading (:func:`standing`, Holm-corrected) and the paper's gain ("–" where it has none, shown for
-    orientation: it is another model at another scale), all as text in points. Empty when nothing is recorded.
+    our best-epoch gain, its 95 % interval ("one seed" where there is one; "pooled" where it uses the std pooled
+    over its grid's settings), the final-epoch gain, its reading (:func:`standing`, Holm-corrected) and the paper's
+    gain with the table it comes from ("–" where it has none, shown for orientation: it is another model at another
+    scale), all as text in points. Empty when nothing is recorded.
 
     Args:
         results: the results folder (default: this checkout's).
@@ -110,10 +118,12 @@ def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, An
                 r["preset"],
                 r["seeds"],
                 f"{r['gain']:+.2f}",
-                "one seed" if r["seeds"] < 2 else interval_text(r["low"], r["high"]),
+                "one seed"
+                if r["seeds"] < 2
+                else interval_text(r["low"], r["high"]) + (" pooled" if r.get("pooled_std") else ""),
                 f"{r['final_gain']:+.2f}",
                 r["standing"],
-                "–" if math.isnan(r["paper_gain"]) else f"{r['paper_gain']:+.2f}",
+                "–" if math.isnan(r["paper_gain"]) else f"{r['paper_gain']:+.2f} ({r['paper_source']})",
             ]
             for r in rows
         ],

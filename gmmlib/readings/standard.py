@@ -93,7 +93,9 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
     seeds), ``gain`` (mean paired best-epoch gain, points), ``low``/``high`` (its 95 % t-interval, NaN for
     one seed), ``final_gain`` (the same on the final epoch), ``p_value`` (paired t-test), ``holds`` (it survives
     Holm's correction over all the rows; None for one seed), ``standing`` (:func:`standing`), ``paper_gain``
-    (NaN where the paper has no such cell), ``hardware`` (where its runs trained) and ``mixed_hardware``.
+    (NaN where the paper has no such cell) and ``paper_source`` (the paper table it is computed in, against that
+    table's own baseline: "main table" or "K ablation"; None without a paper gain), ``pooled_std`` (the pooled std
+    the interval uses, for a grid in :data:`SHARED_NOISE`; else None), ``hardware`` (where its runs trained) and ``mixed_hardware``.
     Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from ..stats.tables import compare
@@ -125,6 +127,10 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                         "low": r["gain_low"],
                         "high": r["gain_high"],
                         "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
+                        # one stated baseline per paper gain: the kernel ablation's own K = 1 run, else the main table's
+                        "paper_source": "K ablation"
+                        if r["label"] in paper_k
+                        else (None if math.isnan(r["paper_gain"]) else "main table"),
                         "hardware": r["hardware"],
                         "mixed_hardware": r["mixed_hardware"],
                         "final_gain": r["final_gain"],
