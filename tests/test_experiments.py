@@ -264,12 +264,13 @@ def test_results_tables_and_plots(tmp_path, capsys):
     html = tables[-1].to_html()  # after the note on runs not recorded
     assert "93.65" in html and "–" in html and "gain over no mask" in html
     assert book.show_comparison("elm", res) is None and "python -m gmmlib run elm" in capsys.readouterr().out
-    # one-seed gains come with the headline's seed noise beside them (the headline's own, 5 seeds, do not)
-    noise = f"standard deviation of {h.best.gain_std:.2f} points"
-    book.show_comparison("exp2-kernels", res)
-    assert noise in capsys.readouterr().out
-    book.show_comparison("headline", res)
-    assert "standard deviation" not in capsys.readouterr().out
+    # every gain comes with its reading by the book's one rule, the same as the verdict table's
+    from gmmlib.readings.standard import comparisons
+
+    book.show_comparison("headline", res, note_missing=False, columns=["seeds", "gain", "interval", "reading"])
+    row = capsys.readouterr().out.splitlines()[-1]
+    (read,) = [c for c in comparisons(res) if c["experiment"] == "headline"]
+    assert row.startswith("GMM-ViT (GAP)") and row.rstrip().endswith(read["standing"])
     # a chapter picks its columns; a name that is not one is an error naming it
     book.show_comparison("headline", res, note_missing=False, columns=["seeds", "gain", "interval"])
     header = capsys.readouterr().out.splitlines()[0]

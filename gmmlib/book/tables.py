@@ -1,7 +1,8 @@
 """How the book shows recorded results: the command that makes them, the runs still missing, and an
 experiment's comparison table (re-exported by :mod:`gmmlib.book`, where the chapters call them).
 
-Nothing here computes a statistic: the tables come from :func:`gmmlib.stats.tables.compare`.
+Nothing here computes a statistic: the tables come from :func:`gmmlib.stats.tables.compare`, read by the book's one
+standard (:mod:`gmmlib.readings.standard`: pooled intervals where a grid shares a noise scale, Holm's correction).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def not_yet(experiment: str, preset: str = "cpu", what: str = "results") -> None
     _show_markdown(
         f"""
         **No {what} for `{experiment}` in `results/` yet**, so this part shows no number.
-        To produce them (`cpu` preset: about 12 minutes per ViT run on two idle CPU cores), run from the repository root:
+        To produce them (`cpu` preset: minutes per run on a laptop's CPU; chapter 1 gives the measured time), run
+        from the repository root:
 
         ```bash
         {command(experiment, preset)}
@@ -81,6 +83,8 @@ COMPARISON_COLUMNS = {
     "gain": "gain over no mask",
     "gain_std": "± (paired seeds)",
     "interval": "95 % interval of the gain",
+    "final_gain": "gain (final epoch)",
+    "reading": "reading",
     "paper": "paper: top-1",
     "paper_gain": "paper: gain",
     "params": "params",
@@ -100,9 +104,9 @@ def show_comparison(
     at all (a spread over one seed, a paper cell the paper does not have) are left out. When
     no run exists it says so and gives the command; missing runs are listed above the table
     unless ``note_missing`` is false (when the page lists them another way). A gain over several
-    seeds comes with its 95 % t-interval (a one-seed gain beside them says so); when a row's gain
-    rests on one seed, a note below gives the headline's seed-to-seed spread of the gain. Speed is
-    not shown: it comes from benchmarks/.
+    seeds comes with its 95 % t-interval (pooled over the grid's settings where they share a noise scale) and every
+    gain with its reading by the book's one rule (:func:`gmmlib.readings.standing`: "one seed", "includes zero",
+    "a lead", "holds after correction"). Speed is not shown: it comes from benchmarks/.
 
     Args:
         experiment: a name in :data:`gmmlib.experiments.EXPERIMENTS`.
@@ -125,7 +129,21 @@ def show_comparison(
         return None
     if note_missing:
         missing_note(experiment, preset, results)
-    table = compare(experiment, results, preset).set_index("label")
+    from ..readings.standard import SHARED_NOISE, comparisons, pool_noise, standing
+
+    rows = compare(experiment, results, preset).to_dict("records")
+    masked = [r for r in rows if r["mask"] != "none" and r["pairs"] >= 1]
+    pooled = {id(r): q for r, q in zip(masked, pool_noise(masked) if experiment in SHARED_NOISE else masked)}
+    rows = [pooled.get(id(r), r) for r in rows]
+    # the verdict's reading where the verdict lists this row under this experiment; else the same rule without Holm
+    read = {c["label"]: c["standing"] for c in comparisons(results) if c["experiment"] == experiment}
+    for r in rows:
+        if r["mask"] != "none":
+            low, high = r["gain_low"], r["gain_high"]
+            r["reading"] = read.get(r["label"]) or standing({"seeds": r["pairs"], "low": low, "high": high})
+    import pandas as pd
+
+    table = pd.DataFrame(rows).set_index("label")
     table["macs"] = table["macs"] / 1e6
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     several = bool((table["pairs"] > 1).any())  # else the column would say "one seed" on every row: left out
@@ -133,30 +151,18 @@ def show_comparison(
         interval_text(lo, hi) if n > 1 else "(one seed)" if n == 1 and several else None
         for n, lo, hi in zip(table["pairs"], table["gain_low"], table["gain_high"])
     ]
-    single = bool(((table["seeds"] == 1) & table["gain"].notna()).any())
     shown = table[columns].dropna(axis=1, how="all").rename(columns=COMPARISON_COLUMNS)
     shown.index.name = f"{experiment} ({preset} preset)"
-    special = {"seeds": "{}", "params": "{:,}", "gain over no mask": "{:+.2f}", "paper: gain": "{:+.2f}"}
+    special = {
+        "seeds": "{}",
+        "params": "{:,}",
+        "gain over no mask": "{:+.2f}",
+        "gain (final epoch)": "{:+.2f}",
+        "paper: gain": "{:+.2f}",
+    }
     numbers = shown.select_dtypes("number").columns
     styled = shown.style.format({c: special.get(c, "{:.2f}") for c in numbers}, na_rep="–")
     from .display import _display
 
     _display(styled, shown.round(2).to_string())
-    if single:
-        _note_seed_noise(preset, results)
     return preset
-
-
-def _note_seed_noise(preset: str, results: Optional[str | os.PathLike]) -> None:
-    # A single-seed gain means nothing without the seed-to-seed spread beside it.
-    from ..stats.noise import seed_noise
-    from ..stats.tables import headline
-
-    noise = seed_noise(results, preset)
-    seeds = headline(results, preset).best.seeds if noise is not None else 0
-    if seeds > 1:
-        _show_markdown(
-            f"For scale: over the {seeds} seeds of the `headline` experiment, the GMM's gain over "
-            f"ViT varied from seed to seed with a standard deviation of {noise:.2f} points ({preset} preset). "
-            "A one-seed gain smaller than that is within noise."
-        )

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from ..stats.inference import excludes, holm, pooled_std, pooled_test
-from ..stats.paper import paper
-from ..stats.tables import load, preset_of
+from ..stats.tables import PAPER_TABLE, load, preset_of
 
 __all__ = [
     "SHARED_NOISE",
@@ -108,7 +107,6 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
             table = compare(experiment, results, preset)
             if table.empty:
                 continue
-            paper_k = _paper_kernel_gains(experiment, results, preset)
             masked = table[table["gain"].notna()].to_dict("records")
             for r in pool_noise(masked) if experiment in SHARED_NOISE else masked:
                 key = (r["label"], r["dataset"], preset)  # exp1's ViT cell is the headline's seed 0
@@ -126,11 +124,11 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                         "gain": r["gain"],
                         "low": r["gain_low"],
                         "high": r["gain_high"],
-                        "paper_gain": paper_k.get(r["label"], r["paper_gain"]),
-                        # one stated baseline per paper gain: the kernel ablation's own K = 1 run, else the main table's
-                        "paper_source": "K ablation"
-                        if r["label"] in paper_k
-                        else (None if math.isnan(r["paper_gain"]) else "main table"),
+                        "paper_gain": r["paper_gain"],
+                        # each paper gain against its own table's baseline (the kernel ablation's is its K = 1 point)
+                        "paper_source": None
+                        if math.isnan(r["paper_gain"])
+                        else ("K ablation" if experiment in PAPER_TABLE else "main table"),
                         "hardware": r["hardware"],
                         "mixed_hardware": r["mixed_hardware"],
                         "final_gain": r["final_gain"],
@@ -161,18 +159,3 @@ def standing(row: Mapping[str, Any]) -> str:
     if not excludes(row["low"], row["high"]):
         return STANDINGS[1]
     return STANDINGS[3] if row.get("holds") else STANDINGS[2]
-
-
-def _paper_kernel_gains(experiment: str, results: Optional[str | Path], preset: str) -> Dict[str, float]:
-    """The paper's gain for each K of the kernel ablation (CIFAR-10), measured from its K = 1 point,
-    which equals its ViT without a mask (see ``paper_numbers.json``)."""
-    if experiment != "exp2-kernels":
-        return {}
-    ablation = paper()["kernel_ablation"]
-    values = dict(zip(ablation["kernels"], ablation["rows"]["cifar10"]))
-    base = values[1]
-    return {
-        r["label"]: values[r["value"]] - base
-        for r in setting_gains(experiment, "num_kernels", 5, results, preset)
-        if r["value"] in values and r["value"] != 1
-    }
