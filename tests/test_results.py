@@ -692,3 +692,25 @@ def test_the_answer_reads_every_comparison_by_one_rule_and_names_the_untested_sc
     assert "None holds after Holm's correction over all 1." in text and "1 rest on one seed each" in text
     assert "gains +0.10 points" in text and "no effect shown either way" in text
     assert "Nothing has been run at the paper's scale yet" in text
+
+
+def test_a_chapters_answer_groups_its_comparisons_by_the_one_rule(tmp_path):
+    """The answer a chapter opens with: its experiments' comparisons only, grouped by standing, each with its
+    interval and seeds; a one-seed comparison is named as not read; an unknown experiment is an error."""
+    from gmmlib.readings import evidence
+    from gmmlib.training.config import RunConfig
+
+    _noise_of_one_gain(tmp_path)  # the headline: gains -0.5, +0.5, 0.0 over 3 seeds
+    _store_with(tmp_path, "elm", [(RunConfig(pool="gap"), 50.0), (RunConfig(mask="elm", pool="gap"), 50.7)])  # one seed
+    text = evidence.answer_for(["headline"], tmp_path)
+    low, high = stats.t_interval([-0.5, 0.5, 0.0])
+    assert (
+        f"**No effect shown either way** (the 95 % interval includes zero): GMM-ViT (GAP) +0.00 [{low:+.2f}, " in text
+    )
+    assert "ELM" not in text and "One seed" not in text
+    assert "**One seed, not read** (a single draw, no interval): ELM-ViT (GAP) +0.70." in (
+        evidence.answer_for(["elm"], tmp_path)
+    )
+    assert "no comparison of `exp3` is recorded yet" in evidence.answer_for(["exp3"], tmp_path)
+    with pytest.raises(ValueError, match=r"\['exp9'\] are not experiments the book reads"):
+        evidence.answer_for(["exp9"], tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..stats.inference import holm, interval_text, minimum_detectable_effect, p_value, paired, seeds_needed
 from ..stats.noise import seed_noise
@@ -16,6 +16,7 @@ from .standard import STANDINGS, VERDICT_EXPERIMENTS, comparisons
 
 __all__ = [
     "answer",
+    "answer_for",
     "table",
     "power_summary",
     "caveats",
@@ -80,6 +81,51 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
             "models about nineteen times larger trained nearly forty times longer, are neither confirmed nor "
             "refuted by these runs."
         )
+    return " ".join(parts)
+
+
+_GROUPS = (
+    ("holds after correction", "**Holds after Holm's correction** over the book's {tested} tested comparisons"),
+    ("a lead", "**A lead for more seeds** (the interval excludes zero, but not after Holm's correction over the book's "
+     "{tested} tested comparisons)"),
+    ("includes zero", "**No effect shown either way** (the 95 % interval includes zero)"),
+    ("one seed", "**One seed, not read** (a single draw, no interval)"),
+)  # fmt: skip
+
+
+def answer_for(
+    experiments: Sequence[str], results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None
+) -> str:
+    """A chapter's answer from its experiments' comparisons, grouped by the book's one rule (:func:`standing`):
+    what holds after correction, what is a lead, what includes zero, what rests on one seed; each gain with its
+    interval and seeds, at its preset. Markdown, one paragraph.
+
+    Args:
+        experiments: the experiments the chapter reads (names in :data:`VERDICT_EXPERIMENTS`).
+        results: the results folder.
+        rows: :func:`comparisons`' rows when already read.
+    """
+    unknown = [e for e in experiments if e not in VERDICT_EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"{unknown} are not experiments the book reads; expected some of {list(VERDICT_EXPERIMENTS)}")
+    rows = comparisons(results) if rows is None else rows
+    tested = sum(r["seeds"] > 1 for r in rows)
+    mine = [r for r in rows if r["experiment"] in experiments]
+    if not mine:
+        return f"**From our runs:** no comparison of {', '.join(f'`{e}`' for e in experiments)} is recorded yet."
+
+    def shown(r: Dict[str, Any]) -> str:
+        if r["seeds"] < 2:
+            return f"{r['label']} {r['gain']:+.2f}"
+        return f"{r['label']} {r['gain']:+.2f} {interval_text(r['low'], r['high'])} ({r['seeds']} seeds)"
+
+    presets = sorted({r["preset"] for r in mine})
+    parts = [f"**From our runs** ({', '.join(presets)} preset, gains in points of top-1 over the same model without"
+             " the mask, paired by seed):"]  # fmt: skip
+    for name, head in _GROUPS:
+        group = [r for r in mine if r["standing"] == name]
+        if group:
+            parts.append(f"{head.format(tested=tested)}: {'; '.join(shown(r) for r in group)}.")
     return " ".join(parts)
 
 
