@@ -16,8 +16,10 @@ Prints, for one preset (default ``paper``) on real CIFAR-10 when a data root is 
     python benchmarks/gpu_throughput.py                       # on a GPU: paper preset, defaults
     python benchmarks/gpu_throughput.py --data ../shared/data --parallel 4
     python benchmarks/gpu_throughput.py --device cpu --preset quick --steps 3 --rounds 2 --warmup 1 --parallel 2
+    python benchmarks/gpu_throughput.py --device cpu --preset paper --data-epochs 0 --parallel 1 --steps 2 --rounds 3 --warmup 1 --threads 1 --record results/benchmarks/throughput_cpu_paper.json  # chapter 1 reads it
 
-Speed figures come from here, never from training logs.
+Speed figures come from here, never from training logs. ``--record PATH`` writes them, with the command,
+machine, date and commit, to a JSON file (``benchmarks/_record.py``); ``--data-epochs 0`` skips the data path.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from gmmlib import data as gdata
 from gmmlib.training.config import DATA_PATHS, PRESETS, RunConfig
 from gmmlib.training.loop import TrainingRun, setup, train_step
 from gmmlib.training.runtime import resolve_device
+
+import _record
 
 MODELS = {"ViT": dict(model="vit", mask=None, pool="gap"), "GMM-ViT": dict(model="vit", mask="gmm", pool="gap")}
 
@@ -161,16 +165,28 @@ def main(argv: Optional[list] = None) -> None:
     ap.add_argument("--steps", type=int, default=50, help="training steps per timed round")
     ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds of ViT and GMM-ViT")
     ap.add_argument("--warmup", type=int, default=30, help="untimed steps first (compilation, CUDA graphs)")
-    ap.add_argument("--data-epochs", type=int, default=1, help="epochs timed for the data path alone")
+    ap.add_argument("--data-epochs", type=int, default=1, help="epochs timed for the data path alone (0: skip)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads on CPU (default: torch's; the recorded cpu-preset runs trained with 1)",
+    )
     ap.add_argument("--parallel", type=int, default=4, help="runs side by side for the parallel figure (1: skip)")
+    _record.add_arguments(ap)
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    recorder = _record.Recorder("gpu_throughput", args, device)
     dataset = _dataset(args.data)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; preset {args.preset}; data: {dataset}")
+    figures: dict = {"dataset": dataset}
 
-    d = data_path(args, dataset)
-    print(f"data path alone: gpu pipeline {d['gpu']:,.0f} img/s; cpu pipeline {d['cpu']:,.0f} img/s")
+    if args.data_epochs > 0:
+        d = figures["data_path"] = data_path(args, dataset)
+        print(f"data path alone: gpu pipeline {d['gpu']:,.0f} img/s; cpu pipeline {d['cpu']:,.0f} img/s")
 
     s = side_by_side(args, dataset)
     print(
@@ -182,6 +198,16 @@ def main(argv: Optional[list] = None) -> None:
         print(f"  {model:8s} {s[model]:9,.0f} img/s   one run ({s['images_per_run']:,} images): {minutes:6.1f} min")
     lo, hi = s["ratio_range"]
     print(f"  GMM-ViT / ViT step time: {s['ratio']:.3f} (rounds {lo:.3f} to {hi:.3f})")
+    figures["side_by_side"] = {
+        "images_per_second": {model: s[model] for model in MODELS},
+        "minutes_per_run": {model: s["images_per_run"] / s[model] / 60 for model in MODELS},
+        "images_per_run": s["images_per_run"],
+        "ratio": s["ratio"],
+        "ratio_min": lo,
+        "ratio_max": hi,
+        "compiled": s["compiled"],
+        "pipeline": s["pipeline"],
+    }
 
     if args.parallel > 1:
         for model in MODELS:
@@ -193,6 +219,8 @@ def main(argv: Optional[list] = None) -> None:
                 f"  {args.parallel} x {model} in parallel: {total:,.0f} img/s in total ({each}); "
                 f"{args.parallel} runs in {minutes:.1f} min"
             )
+            figures.setdefault("parallel", {})[model] = {"images_per_second": rates, "minutes_for_all": minutes}
+    recorder.record(figures)
 
 
 if __name__ == "__main__":

@@ -156,3 +156,114 @@ def test_curve_statistics():
     profile = torch.tensor([[2.0, 1.0, 0.5], [-1.0, -0.5, 0.0]])  # one local head, one negative head
     stats = curve_statistics(profile)
     assert stats == {"heads with M(0) < 0": 1, "mean |M(0)|": 1.5, "mean |M(0)| - |M(far)|": 1.25}
+
+
+def test_head_changes_and_curves_per_head():
+    from gmmlib.analysis.learned_masks import head_changes, head_curves, mask_changes
+
+    record, model, _ = _record("vit", "gmm", shift=0.5)
+    rows = head_changes(record)
+    heads = model.blocks[0].attn.mask.alpha.shape[1]
+    assert [(r["layer"], r["head"]) for r in rows] == [(f"blocks.{i}", h) for i in range(2) for h in range(heads)]
+    for r in rows:
+        trained = model.get_submodule(f"{r['layer']}.attn.mask")
+        assert r["|alpha change|"] == pytest.approx(0.5, abs=1e-5) and r["|sigma change|"] == pytest.approx(
+            0.5, abs=1e-5
+        )
+        torch.testing.assert_close(torch.tensor(r["alpha, step 0"]), trained.alpha[:, r["head"]].detach() - 0.5)
+        curve = trained.distance_curve().detach()[r["head"]]
+        assert r["M(0), trained"] == pytest.approx(curve[0].item(), abs=1e-4)
+        assert r["locality, trained"] == pytest.approx((curve[0].abs() - curve[-1].abs()).item(), abs=1e-4)
+    # the per-layer table is the heads' mean
+    assert mask_changes(record)[0]["heads with M(0) < 0, trained"] == sum(
+        r["M(0), trained"] < 0 for r in rows if r["layer"] == "blocks.0"
+    )
+    curves = head_curves(record)
+    assert len(curves) == len(rows) and curves[0]["distance"][0] == 0.0
+    mask = model.blocks[1].attn.mask
+    assert curves[-1]["distance"] == pytest.approx(mask.sq_dist_values.sqrt().tolist())
+    assert curves[-1]["trained"] == pytest.approx(mask.distance_curve()[-1].tolist(), abs=1e-4)
+
+
+def test_own_patch_weight_and_head_locality():
+    from gmmlib.analysis.attention_maps import head_locality, own_patch_weight
+
+    grid = (4, 4)
+    assert torch.equal(own_patch_weight(torch.eye(16).expand(2, 3, 16, 16), grid), torch.ones(3))
+    uniform = torch.full((1, 2, 17, 17), 1 / 17)  # CLS first, left out
+    torch.testing.assert_close(own_patch_weight(uniform, grid), torch.full((2,), 1 / 16))
+    torch.manual_seed(0)
+    model = gmmlib.create_model("vit", mask="gmm", **SMALL["vit"])
+    x = torch.randn(2, 3, 32, 32)
+    rows = head_locality(model, x, (8, 8))
+    maps = attention_maps(model, x)
+    assert len(rows) == sum(p.shape[1] for p in maps.values())
+    first = mean_attention_distance(maps["blocks.0.attn"], (8, 8))
+    assert [r["distance"] for r in rows if r["layer"] == 0] == pytest.approx(first.tolist())
+    assert {r["name"] for r in rows} == set(maps)
+
+
+def test_query_attention_is_one_row_per_head_on_the_grid():
+    from gmmlib.analysis.attention_maps import query_attention
+
+    torch.manual_seed(0)
+    model = gmmlib.create_model("vit", pool="cls", **SMALL["vit"])
+    images = torch.randn(2, 3, 32, 32)
+    full = attention_maps(model, images)["blocks.0.attn"][:, :, 1:, 1:]  # CLS token dropped
+    row = full[:, :, 3 * 8 + 4] / full[:, :, 3 * 8 + 4].sum(-1, keepdim=True)
+    rows = query_attention(model, images, (3, 4), (8, 8))
+    torch.testing.assert_close(rows["blocks.0.attn"], row.mean(0).reshape(-1, 8, 8))  # the mean over images
+    one = query_attention(model, images[0], (3, 4), (8, 8))
+    torch.testing.assert_close(one["blocks.0.attn"], row[0].reshape(-1, 8, 8))
+    with pytest.raises(ValueError, match="outside the 8 x 8 grid"):
+        query_attention(model, images, (8, 0), (8, 8))
+
+
+def test_load_test_images_are_normalised_like_the_run():
+    from gmmlib.analysis.attention_maps import load_test_images
+    from gmmlib.data import get_info
+
+    images, labels, raw = load_test_images("synthetic", 8, {"config": {"dataset": "cifar10"}})
+    info = get_info("cifar10")
+    assert images.shape == (8, 3, 32, 32) and labels.shape == (8,) and raw.shape == (8, 32, 32, 3)
+    pixel = raw[0, 0, 0, 0] / 255.0
+    assert images[0, 0, 0, 0].item() == pytest.approx((pixel - info.mean[0]) / info.std[0], abs=1e-5)
+
+
+def test_mask_gradients_show_that_a_wide_sigma_cannot_move():
+    """At the identity start (sigma = 1000) the loss barely depends on sigma: |dM/dsigma| <= |alpha| d^2 / sigma^3."""
+    from gmmlib.analysis.learned_masks import mask_gradients
+
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    ratios = {}
+    for init in ("identity", "local"):
+        torch.manual_seed(0)
+        model = gmmlib.create_model("vit", mask="gmm", mask_options={"init": init}, **SMALL["vit"]).train()
+        rows = mask_gradients(model, x, y)
+        assert model.training and all(p.grad is None for p in model.parameters())  # mode and .grad left alone
+        assert [r["layer"] for r in rows] == ["blocks.0", "blocks.1"]
+        ratios[init] = max(r["mean |dL/dsigma|"] / r["mean |dL/dalpha|"] for r in rows)
+    assert ratios["identity"] < 1e-6 < 1e-3 < ratios["local"]
+    assert rows[0]["mean sigma"] == pytest.approx(model.blocks[0].attn.mask.sigma.mean().item())
+    with pytest.raises(ValueError, match="has no GMM mask"):
+        mask_gradients(gmmlib.create_model("vit", **SMALL["vit"]), x, y)
+
+
+def test_elm_structure_finds_distance_rows_and_the_diagonal():
+    from gmmlib.analysis.learned_masks import elm_structure, explained_share
+
+    grid = (4, 4)
+    d = gmmlib.masks.pairwise_distance(grid, "euclidean")
+    by_distance = elm_structure(torch.exp(-d), grid, shuffles=50)
+    assert by_distance["distance"] == pytest.approx(1.0)
+    assert by_distance["distance, shuffled (95%)"] < 0.5
+    assert (
+        by_distance["diagonal mean"] == pytest.approx(1.0)
+        and by_distance["diagonal mean"] > by_distance["off-diagonal mean"]
+    )
+    by_row = elm_structure(torch.arange(16.0)[:, None].expand(16, 16), grid, shuffles=10)
+    assert by_row["query (row)"] == pytest.approx(1.0) and by_row["key (column)"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match=r"\(16, 16\)"):
+        elm_structure(torch.zeros(8, 8), grid)
+    with pytest.raises(ValueError, match="same shape"):
+        explained_share(torch.zeros(4), torch.zeros(5, dtype=torch.long))

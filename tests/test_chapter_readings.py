@@ -70,7 +70,7 @@ def _pooling_store(tmp_path, cells, noise_gains=(-0.5, 0.5, 0.0)):
             store.add("headline", [record["key"]])
 
 
-def test_the_pooling_confound_splits_into_mask_and_pooling():
+def test_the_pooling_confound_splits_into_its_four_contrasts():
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,13 +78,33 @@ def test_the_pooling_confound_splits_into_mask_and_pooling():
         cells = {("cls", None): 50.0, ("cls", "gmm"): 50.2, ("gap", None): 50.3, ("gap", "gmm"): 50.6}
         _pooling_store(tmp, cells)
         text = pooling_reading(tmp)
-    assert "gives +0.60 points; the mask alone, pooling fixed to GAP, +0.30; the pooling alone" in text
-    assert "+0.30 (cpu preset, one seed each)" in text and "within twice the seed noise of a gain (0.50)" in text
+    assert text.startswith(
+        "Paired by seed (cpu preset): the official-style comparison (GMM with GAP against ViT with CLS) +0.60; "
+        "the mask with GAP on both sides +0.30; the mask with CLS on both sides +0.20; "
+        "the pooling alone (GAP against CLS, no mask) +0.30."
+    )
+    assert "one seed per cell: a draw, not read either way (the seed noise of one gain is 0.50 points)" in text
 
 
-def test_a_pooling_effect_beyond_the_noise_is_not_called_no_effect(tmp_path):
+def test_a_pooling_effect_from_one_seed_is_never_called_an_effect_or_its_absence(tmp_path):
     cells = {("cls", None): 50.0, ("cls", "gmm"): 50.0, ("gap", None): 52.0, ("gap", "gmm"): 52.0}
     _pooling_store(tmp_path, cells)
     text = pooling_reading(tmp_path)
-    assert "the pooling alone, without a mask, +2.00" in text and "no pooling effect" not in text
-    assert text.endswith("The seed noise of a gain is 0.50 points.")
+    assert "the pooling alone (GAP against CLS, no mask) +2.00" in text
+    assert text.endswith("These runs neither show a pooling effect nor rule one out.")
+
+
+def test_a_pooling_grid_with_seeds_reads_each_contrast_with_its_interval(tmp_path):
+    from gmmlib.stats.inference import t_interval
+
+    store = Store(tmp_path)
+    for seed, lift in enumerate((0.2, 0.6, 0.4)):
+        for (pool, mask), top1 in {("cls", None): 50.0, ("cls", "gmm"): 50.0 + lift, ("gap", None): 50.0,
+                                   ("gap", "gmm"): 50.0}.items():  # fmt: skip
+            record = fake_record(RunConfig(mask=mask, pool=pool, seed=seed), top1=top1)
+            store.put(record)
+            store.add("pooling", [record["key"]])
+    text = pooling_reading(tmp_path)
+    low, high = t_interval([0.2, 0.6, 0.4])
+    assert f"the mask with CLS on both sides +0.40 [{low:+.2f}, {high:+.2f}]" in text
+    assert "one seed" not in text

@@ -6,7 +6,7 @@ from gmmlib import stats as R
 from gmmlib.book import figures
 from gmmlib.experiments.grids import EXPERIMENTS, get_experiment, keeps_weights, matches
 from gmmlib.experiments.runner import run_experiment
-from gmmlib.readings import ablations, standard
+from gmmlib.readings import standard
 from gmmlib.readings.standard import setting_gains
 from gmmlib.stats.inference import t_interval
 from gmmlib.stats.noise import seed_noise

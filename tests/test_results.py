@@ -526,7 +526,6 @@ def _kernels_on_three_seeds(tmp_path, gains):
 
 
 def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path):
-    from gmmlib.stats.inference import t_interval
 
     _kernels_on_three_seeds(tmp_path, [(0.2, 0.5), (0.6, -0.1), (0.1, 0.3)])
     a = ablations.ablation("exp2-kernels", "num_kernels", 5, "K", tmp_path)
@@ -539,7 +538,6 @@ def test_ablation_with_several_seeds_reads_each_gain_with_its_interval(tmp_path)
 
 
 def test_ablation_reads_an_interval_apart_from_zero_as_a_lead_among_several(tmp_path):
-    from gmmlib.stats.inference import t_interval
 
     # K=2's gains agree (its pooled interval still excludes zero), K=3's do not, beside a headline of 3 seeds:
     # 3 tested comparisons, so K=2 holds only if its p-value survives Holm's 0.05 / 3

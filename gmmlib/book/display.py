@@ -84,7 +84,11 @@ def _drop_docstring(lines: list[str]) -> list[str]:
 
 
 def setup_figures() -> None:
-    """The book's matplotlib style (:func:`gmmlib.book.figures.apply_style`: 150 dpi, fonts of 8 pt and up)."""
+    """The book's matplotlib style (:func:`gmmlib.book.figures.apply_style`: 150 dpi, fonts of 9 pt and up, figures
+    as wide as the book's column, ``book.figures.COLUMN_WIDTH`` inches, so the page shows their fonts at size).
+
+    A figure set wider than the column is shrunk on the page with its text: ``tools/check_figures.py`` says which.
+    """
     from .figures import apply_style
 
     apply_style()

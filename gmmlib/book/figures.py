@@ -1,74 +1,45 @@
 """The book's figure style: one module, so every chapter draws alike.
 
-- :func:`apply_style`: matplotlib defaults (150 dpi, fonts of at least 8 pt, no top/right spines).
+- :func:`apply_style`: matplotlib defaults (150 dpi, fonts of at least 9 pt, a figure as wide as the book's
+  column, no top/right spines): a figure at its default width shows its fonts at their own size on the page.
 - :func:`mask_colour`: one colour per mask kind in every figure (GMM is always the same blue).
 - :func:`heatmaps`: mask or attention heatmaps on one shared colour scale with a colorbar
   (centred on zero for signed values, so the sign of a GMM is not lost).
 - :func:`gain_axis`: gains on one axis, with zero and the seed noise drawn as a band.
-- :func:`forest`: paired gains with their intervals beside the paper's gains.
+- :func:`forest`: paired gains with their intervals beside the paper's gains, grouped by experiment.
 - :func:`plot_curves`, :func:`plot_kernels`: the experiments' curves and the kernel ablation.
+- :mod:`gmmlib.book.figures_gains` (re-exported here): per-seed paired gains against epoch.
 """
 
 from __future__ import annotations
 
 import math
-
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
+from .figures_gains import METRIC_LABELS, epoch_pairs, paired_gain_curves, paired_gain_panels
+from .style import COLUMN_PX, COLUMN_WIDTH, MASK_COLOURS, MASK_NAMES, PAPER_MARKER, STYLE, apply_style, mask_colour
+
 __all__ = [
+    "COLUMN_PX",
+    "COLUMN_WIDTH",
     "STYLE",
     "MASK_COLOURS",
+    "MASK_NAMES",
+    "GROUP_NAMES",
     "PAPER_MARKER",
     "apply_style",
     "mask_colour",
     "heatmaps",
     "gain_axis",
     "forest",
+    "forest_size",
     "plot_curves",
     "plot_kernels",
+    "METRIC_LABELS",
+    "epoch_pairs",
+    "paired_gain_curves",
+    "paired_gain_panels",
 ]
-
-STYLE: Dict[str, Any] = {
-    "figure.dpi": 150,
-    "savefig.dpi": 150,
-    "figure.figsize": (6.4, 3.6),
-    "figure.constrained_layout.use": True,
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "image.cmap": "viridis",
-}
-
-# One colour per mask kind, in every chapter ("none" is the unmasked model).
-MASK_COLOURS: Dict[str, str] = {
-    "none": "#555555",
-    "gmm": "#1f77b4",
-    "elm": "#2ca02c",
-    "retnet": "#9467bd",
-    "alibi2d": "#8c564b",
-    "relpos": "#e377c2",
-}
-_OTHER = "#17becf"
-
-# The paper's numbers are drawn as hollow diamonds in the colour of their mask, ours as filled dots.
-PAPER_MARKER: Dict[str, Any] = {"marker": "D", "markerfacecolor": "none", "linestyle": "none"}
-
-
-def apply_style() -> None:
-    """Set the book's matplotlib defaults (:data:`STYLE`)."""
-    import matplotlib as mpl
-
-    mpl.rcParams.update(STYLE)
-
-
-def mask_colour(mask: Optional[str]) -> str:
-    """The colour of a mask kind (None or "none" for the unmasked model)."""
-    return MASK_COLOURS.get(mask or "none", _OTHER)
 
 
 def heatmaps(
@@ -125,36 +96,101 @@ def gain_axis(ax, noise: Optional[float] = None, label: str = "gain over no mask
     return ax
 
 
-def forest(ax, rows: Sequence[Mapping[str, Any]], noise: Optional[float] = None):
-    """Paired gains with their intervals (ours) beside the paper's gains, one row per comparison.
+# The headings of the forest's groups: the experiments of gmmlib.readings.comparisons, named for a reader.
+GROUP_NAMES: Dict[str, str] = {
+    "headline": "Headline: GMM-ViT against ViT",
+    "headline-paper": "Headline at the paper's preset",
+    "exp1-seeds": "Experiment 1: families given more seeds",
+    "exp1": "Experiment 1: the other families",
+    "pooling": "Pooling: a class token instead of GAP",
+    "exp2-kernels": "Experiment 2: number of kernels K",
+    "exp2-init": "Experiment 2: initialisation",
+    "elm": "The element-wise mask (ELM)",
+    "exp3": "Experiment 3: Swin and CaiT",
+    "retnet": "RetNet's decay masks",
+    "beyond": "Other position biases",
+}
+_ROW_INCHES = 0.21  # one row of the forest: a 9 pt label and some air
+
+
+def _forest_layout(rows: Sequence[Mapping[str, Any]]):
+    """The forest's lines from top to bottom: ("heading", group) where a group starts, ("row", row) for each row."""
+    lines, last = [], object()
+    for r in rows:
+        group = r.get("group", r.get("experiment"))
+        if group is not None and group != last:
+            lines.append(("heading", group))
+        last = group
+        lines.append(("row", r))
+    return lines
+
+
+def forest_size(rows: Sequence[Mapping[str, Any]]) -> tuple:
+    """The ``figsize`` of a forest of ``rows``: the book's column width, and a height that keeps every label apart."""
+    return (COLUMN_WIDTH, _ROW_INCHES * len(_forest_layout(rows)) + 1.5)
+
+
+def forest(
+    ax, rows: Sequence[Mapping[str, Any]], noise: Optional[float] = None, groups: Optional[Mapping[str, str]] = None
+):
+    """Paired gains with their intervals (ours) beside the paper's gains, one row per comparison, in groups.
+
+    Rows of one ``group`` (default: their ``experiment``) in a row get a bold heading (``groups`` or
+    :data:`GROUP_NAMES` names it). Each row's colour is its mask kind, named in the figure's legend beside what a
+    dot, a bar, a hollow diamond and the grey band mean. Size the figure with :func:`forest_size`.
 
     Args:
         rows: dicts with ``label``, ``gain``, ``low``, ``high`` (NaN for one seed: a dot
-            without a bar), ``seeds``, ``paper_gain`` (NaN when the paper has no cell) and
-            ``mask`` (for the colour).
+            without a bar), ``seeds``, ``paper_gain`` (NaN when the paper has no cell),
+            ``mask`` (for the colour) and ``experiment`` or ``group`` (for the headings; optional).
         noise: the seed std of one gain; each row gets the band its own mean moves in from noise alone,
             ±noise/√seeds (a 5-seed mean moves less than one seed's gain).
+        groups: headings for the groups, by group key (default :data:`GROUP_NAMES`; a key it lacks is shown as is).
     """
-    n = len(rows)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    names = {**GROUP_NAMES, **(groups or {})}
+    lines = _forest_layout(rows)
+    n = len(lines)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    for i, r in enumerate(rows):
-        y, colour = n - 1 - i, mask_colour(r.get("mask"))
+    labels, headings = [], []
+    for i, (kind, item) in enumerate(lines):
+        y = n - 1 - i
+        if kind == "heading":
+            labels.append(names.get(item, str(item)))
+            headings.append(y)
+            if i:
+                ax.axhline(y + 0.5, color="0.8", linewidth=0.6)
+            continue
+        r, colour = item, mask_colour(item.get("mask"))
+        seeds = int(r.get("seeds", 1))
+        labels.append(f"{r['label']} ({seeds} seed{'s' if seeds != 1 else ''})")
         if noise is not None and noise == noise:
-            band = noise / math.sqrt(max(int(r.get("seeds", 1)), 1))
-            ax.fill_betweenx(
-                [y - 0.45, y + 0.45], -band, band, color="0.88", zorder=0, linewidth=0,
-                label=f"seed noise of each row's mean (±{noise:.2f}/√seeds)" if i == 0 else None,
-            )  # fmt: skip
+            band = noise / math.sqrt(max(seeds, 1))
+            ax.fill_betweenx([y - 0.4, y + 0.4], -band, band, color="0.88", zorder=0, linewidth=0)
         low, high = r.get("low", float("nan")), r.get("high", float("nan"))
         if low == low and high == high:
             ax.plot([low, high], [y, y], color=colour, linewidth=2)
-        ax.plot([r["gain"]], [y], "o", color=colour, label="ours: mean paired gain, 95% interval" if i == 0 else None)
-        if r.get("paper_gain") == r.get("paper_gain") and r.get("paper_gain") is not None:
-            ax.plot([r["paper_gain"]], [y], color=colour, **PAPER_MARKER, label="paper" if i == 0 else None)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels([f"{r['label']} ({r['seeds']} seed{'s' if r['seeds'] != 1 else ''})" for r in rows][::-1])
-    ax.set_xlabel("gain in top-1 over the same model without a mask (points)")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)  # above: never over a row
+        ax.plot([r["gain"]], [y], "o", color=colour)
+        if r.get("paper_gain") is not None and r.get("paper_gain") == r.get("paper_gain"):
+            ax.plot([r["paper_gain"]], [y], color=colour, **PAPER_MARKER)
+    ax.set_yticks(range(n), labels[::-1])  # bottom to top
+    for y, text in enumerate(ax.get_yticklabels()):
+        if y in headings:
+            text.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlabel("gain in top-1 over no mask (points)")  # no wider than the axes: the layout cannot move it
+    kinds = list(dict.fromkeys(r.get("mask") or "none" for r in rows))
+    handles = [Line2D([], [], color=mask_colour(k), marker="o", label=MASK_NAMES.get(k, k)) for k in kinds]
+    handles.append(Line2D([], [], color="0.3", marker="o", label="ours: mean paired gain, 95 % interval"))
+    if any(r.get("paper_gain") is not None and r.get("paper_gain") == r.get("paper_gain") for r in rows):
+        handles.append(Line2D([], [], color="0.3", **PAPER_MARKER, label="paper's gain (orientation only)"))
+    if noise is not None and noise == noise:
+        handles.append(Patch(color="0.88", label=f"seed noise of a mean: ±{noise:.2f}/√seeds"))
+    # above the axes, on the figure: never over a row, and the layout makes room for it
+    ax.figure.legend(handles=handles, loc="outside upper center", ncols=2, frameon=False)
     return ax
 
 

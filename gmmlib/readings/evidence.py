@@ -217,8 +217,8 @@ def caveats(results: Optional[str | Path] = None) -> str:
         lines.append(
             f"* **Scale.** The comparisons run at the `{preset}` preset: a {arch.get('depth')}-layer, "
             f"{arch.get('dim')}-wide ViT trained {values['epochs']} epochs of {values['passes_per_epoch']} "
-            f"pass(es), reaching about {best:.0f} % top-1 against the paper's {vit} %. Such undertrained models "
-            "may weigh a locality prior differently from the paper's (a prior helps most early in training)."
+            f"pass(es), reaching about {best:.0f} % top-1 against the paper's {vit} %. A mask may matter more or less "
+            "to such small, briefly trained models than to the paper's: these runs cannot say which."
         )
         notes = sorted({r["data_source"].get("note") or r["data_source"]["kind"] for r in records})
         lines.append(f"* **Data.** {'; '.join(n for n in notes if n)}.")
@@ -226,7 +226,7 @@ def caveats(results: Optional[str | Path] = None) -> str:
     if rows:
         lines.append(
             f"* **Seeds.** {len(single)} of the {len(rows)} comparisons have one seed: each of those is one "
-            "draw, to be read against the seed noise above, not ranked."
+            "draw with no interval and is not read (the seed noise above gives its scale)."
         )
     big = load("headline-paper", results)
     if big:

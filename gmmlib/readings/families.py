@@ -23,7 +23,7 @@ from ..stats.noise import seed_noise
 from ..stats.tables import compare, headline, label, load, preset_of
 from .headline import families_with_seeds
 
-__all__ = ["family_gains", "gains_against_noise", "NoiseReading", "pooling_reading"]
+__all__ = ["family_gains", "gains_against_noise", "NoiseReading", "POOLING_CONTRASTS", "pooling_reading"]
 
 
 def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None) -> List[str]:
@@ -182,15 +182,27 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
     return out
 
 
+# The pooling grid's four contrasts: (name, the arm with, the arm without), cells as (pool, mask).
+POOLING_CONTRASTS = (
+    ("the official-style comparison (GMM with GAP against ViT with CLS)", ("gap", "gmm"), ("cls", "none")),
+    ("the mask with GAP on both sides", ("gap", "gmm"), ("gap", "none")),
+    ("the mask with CLS on both sides", ("cls", "gmm"), ("cls", "none")),
+    ("the pooling alone (GAP against CLS, no mask)", ("gap", "none"), ("cls", "none")),
+)
+
+
 def pooling_reading(results: Optional[str | Path] = None, preset: Optional[str] = None) -> str:
-    """Chapter 9's reading of the pooling confound: the official-style comparison (GMM with GAP against ViT with
-    CLS) split into the mask alone (pooling fixed to GAP) and the pooling alone (no mask), best-epoch top-1
-    averaged over each cell's seeds, against the seed noise of a gain. Empty until all four cells are recorded.
+    """Chapter 9's reading of the pooling confound: the four contrasts of the {CLS, GAP} x {no mask, GMM} grid
+    (:data:`POOLING_CONTRASTS`), each paired by seed over the seeds both cells have, read by the book's one rule:
+    with several seeds, the mean gain and its 95 % interval; with one, a draw that is not read (the seed noise of a
+    gain beside it for scale). Empty until all four cells are recorded.
 
     Args:
         results: the results folder.
         preset: the preset to read (default: the one the book shows for ``pooling``).
     """
+    from ..stats.inference import paired
+
     preset = preset or preset_of("pooling", results)
     cells: Dict[Tuple[str, str], Dict[int, float]] = {}
     for r in load("pooling", results):
@@ -199,24 +211,18 @@ def pooling_reading(results: Optional[str | Path] = None, preset: Optional[str] 
             cells.setdefault((c.get("pool") or "default", c.get("mask") or "none"), {})[int(c["seed"])] = r["best_top1"]
     if not {(p, m) for p in ("cls", "gap") for m in ("none", "gmm")} <= set(cells):
         return ""
-    mean = {cell: sum(v.values()) / len(v) for cell, v in cells.items()}
-    official_style = mean["gap", "gmm"] - mean["cls", "none"]
-    mask_only = mean["gap", "gmm"] - mean["gap", "none"]
-    pooling_only = mean["gap", "none"] - mean["cls", "none"]
-    seeds = [len(v) for v in cells.values()]
-    label_ = "one seed each" if max(seeds) == 1 else f"{min(seeds)} to {max(seeds)} seeds, means"
-    noise = seed_noise(results)
-    within = max(abs(official_style), abs(mask_only), abs(pooling_only)) < 2 * (noise or float("inf"))
-    return (
-        f"The official-style comparison (GMM with GAP against ViT with CLS) gives {official_style:+.2f} points; "
-        f"the mask alone, pooling fixed to GAP, {mask_only:+.2f}; the pooling alone, without a mask, "
-        f"{pooling_only:+.2f} ({preset} preset, {label_}). "
-        + (
-            ""
-            if noise is None
-            else f"All three lie within twice the seed noise of a gain ({noise:.2f}): at this scale the runs show "
-            "no pooling effect, and cannot rule out one smaller than the noise."
-            if within
-            else f"The seed noise of a gain is {noise:.2f} points."
+    parts, seeds = [], set()
+    for name, arm, base in POOLING_CONTRASTS:
+        common = sorted(set(cells[arm]) & set(cells[base]))
+        c = paired([cells[base][s] for s in common], [cells[arm][s] for s in common])
+        seeds.add(c.seeds)
+        parts.append(f"{name} {c.gain:+.2f}" + (f" {interval_text(*c.interval)}" if c.interval else ""))
+    text = f"Paired by seed ({preset} preset): " + "; ".join(parts) + "."
+    if max(seeds) < 2:
+        noise = seed_noise(results)
+        text += (
+            " Each rests on one seed per cell: a draw, not read either way"
+            + (f" (the seed noise of one gain is {noise:.2f} points)" if noise else "")
+            + ". These runs neither show a pooling effect nor rule one out."
         )
-    )
+    return text

@@ -170,8 +170,9 @@ def headline_verdict(
             f"* **Not the paper's scale.** Our models are {preset}-preset models (a {scale['depth']}-layer, "
             f"{scale['dim']}-wide ViT, {scale['epochs']} epochs): absolute accuracies of about {best.mean_a:.0f} % "
             f"are far from the paper's {paper()['main_table']['rows']['vit']['none'][0]} % and are not comparable "
-            "to it; only the sign and rough size of the gain are. Whether the gain grows or shrinks at full scale "
-            "is open until the `paper` preset is run (chapter 10)."
+            "to it, and neither is the gain: ours is another model's after another training, so it can neither "
+            "confirm nor contradict the paper's. What the gain is at full scale is open until the `paper` preset "
+            "is run (chapter 10)."
         )
     if data_notes:
         lines.append(f"* **Data.** {'; '.join(sorted(s for s in data_notes if s))}.")
