@@ -108,3 +108,21 @@ def test_the_data_path_check_pairs_each_arm_by_seed(tmp_path):
     check = data_path_check(tmp_path)
     assert set(check) == {"ViT (GAP)", "GMM-ViT (GAP)"}
     assert check["ViT (GAP)"].seeds == 3 and check["ViT (GAP)"].gain == pytest.approx(0.5)
+
+
+def test_the_comparison_table_pairs_each_size_with_its_own_baseline(tmp_path):
+    """stats.compare on the datasize grid: one row per arm and size, each GMM-ViT row paired with the ViT of the
+    same size and seed only (never across sizes), labelled with its size; the whole split keeps the plain label."""
+    from gmmlib.stats.tables import compare
+
+    store = Store(tmp_path)
+    for s in range(2):
+        for n, lift in ((2_500, 1.0), (50_000, -1.0)):
+            for mask, top1 in ((None, 50.0), ("gmm", 50.0 + lift + s / 10)):
+                record = fake_record(RunConfig(mask=mask, pool="gap", seed=s, train_size=n), top1=top1)
+                store.put(record)
+                store.add("datasize", [record["key"]])
+    table = compare("datasize", tmp_path, "cpu").set_index("label")
+    assert table.loc["GMM-ViT (GAP, 2,500 images)", "pairs"] == 2
+    assert table.loc["GMM-ViT (GAP, 2,500 images)", "gain"] == pytest.approx(1.05)
+    assert table.loc["GMM-ViT (GAP)", "pairs"] == 2 and table.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(-0.95)

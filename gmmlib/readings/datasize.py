@@ -89,7 +89,7 @@ def datasize_reading(results: Optional[str | Path] = None, preset: str = "cpu") 
         mask = r["config"].get("mask")
         if mask in (None, "gmm"):
             continue
-        name = label(r["config"])
+        name = label({**r["config"], "train_size": None})  # one prior across the sizes
         if name in out.priors:
             continue
         pairs = size_pairs([x for x in records if x["config"].get("mask") in (None, mask)], mask)
@@ -124,7 +124,7 @@ def data_path_check(results: Optional[str | Path] = None, preset: str = "cpu") -
                 continue
             if experiment == "datasize" and size != 50_000:
                 continue
-            full.setdefault(label(c), {}).setdefault(path, {})[int(c["seed"])] = r["best_top1"]
+            full.setdefault(label({**c, "train_size": None}), {}).setdefault(path, {})[int(c["seed"])] = r["best_top1"]
     out = {}
     for name, paths in full.items():
         seeds = sorted(set(paths.get("workers", {})) & set(paths.get("batched", {})))

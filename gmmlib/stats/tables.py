@@ -75,6 +75,20 @@ def load(experiment: str, results: Optional[str | Path] = None) -> List[Dict[str
     return recorded(experiment, results)
 
 
+def _subset_size(config: Dict[str, Any]) -> int:
+    """The run's training-subset size, 0 when it trained on the whole split (records name the full size, or none)."""
+    from ..training.config import RunConfig
+
+    size = config.get("train_size")
+    if not size:
+        return 0
+    try:
+        full = RunConfig(model=config["model"], dataset=config["dataset"], preset=config["preset"]).full_train_size()
+    except (KeyError, ValueError):
+        return int(size)
+    return 0 if int(size) >= full else int(size)
+
+
 def label(config: Dict[str, Any]) -> str:
     """A readable name for a run's configuration, e.g. ``GMM-ViT (K=3, GAP)``."""
     name = display_name(config["model"])
@@ -94,6 +108,8 @@ def label(config: Dict[str, Any]) -> str:
         details.append(f"K={v}" if k == "num_kernels" else str(v) if k == "distance" else f"{k}={v}")
     if config.get("pool"):
         details.append(config["pool"].upper())
+    if _subset_size(config):  # a subset of the training split (RunConfig.train_size); the whole split says nothing
+        details.append(f"{config['train_size']:,} images")
     return name + (f" ({', '.join(details)})" if details else "")
 
 
@@ -116,6 +132,7 @@ def _runs_frame(records: List[Dict[str, Any]]):
                 "mask_options": json.dumps(c.get("mask_options") or {}, sort_keys=True),
                 "pool": c.get("pool") or "default",
                 "dataset": c["dataset"],
+                "train_size": _subset_size(c),  # 0: the whole training split
                 "preset": c["preset"],
                 "seed": c["seed"],
                 "best_top1": r["best_top1"],
@@ -149,7 +166,7 @@ def _summary_frame(df):
     pd = _pandas()
     if df.empty:
         return df
-    keys = ["label", "model", "mask", "mask_options", "pool", "dataset", "preset"]
+    keys = ["label", "model", "mask", "mask_options", "pool", "dataset", "train_size", "preset"]
     rows = []
     for k, g in df.groupby(keys, sort=False):
         best, final = g["best_top1"].tolist(), g["final_top1"].tolist()
@@ -359,7 +376,12 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     table = _summary_frame(all_runs).query("preset == @preset").to_dict("records")
     table.sort(key=lambda r: (position(datasets, r["dataset"]), position(labels, r["label"])))
     for row in table:
-        same = (df["model"] == row["model"]) & (df["pool"] == row["pool"]) & (df["dataset"] == row["dataset"])
+        same = (
+            (df["model"] == row["model"])
+            & (df["pool"] == row["pool"])
+            & (df["dataset"] == row["dataset"])
+            & (df["train_size"] == row["train_size"])
+        )
         mine = df[same & (df["label"] == row["label"])]
         base = df[same & (df["mask"] == "none")][["seed", "best_top1", "final_top1"]]
         both = mine[["seed", "best_top1", "final_top1"]].merge(base, on="seed", suffixes=("", "_base"))
