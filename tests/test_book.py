@@ -58,7 +58,7 @@ def test_every_toc_page_exists_and_every_chapter_is_in_the_toc():
         assert (ROOT / f"{doc}.ipynb").is_file() or (ROOT / f"{doc}.md").is_file(), doc
     in_toc = {Path(d).name for d in docs}
     assert {p.stem for p in NOTEBOOKS} <= in_toc
-    assert {"api", "references", "glossary", "11_verdict"} <= in_toc
+    assert {"api", "references", "glossary", "12_verdict"} <= in_toc
     assert len(NOTEBOOKS) == 12
 
 

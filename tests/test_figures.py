@@ -13,13 +13,7 @@ from gmmlib.book import figure_check, figures  # noqa: E402
 from gmmlib.stats import inference  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def book_style():
-    """Every figure here is drawn as a chapter draws it: in the book's style (chapters apply it in book.mode())."""
-    with matplotlib.rc_context():
-        figures.apply_style()
-        yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("book_style")  # tests/conftest.py: the book's style, as chapters draw
 
 
 def test_style_is_sharp_and_readable():

@@ -28,12 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "check_figures.py"
 
 
-@pytest.fixture(autouse=True)
-def book_style():
-    with matplotlib.rc_context():
-        figures.apply_style()
-        yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("book_style")  # tests/conftest.py: the book's style, as chapters draw
 
 
 def _small_text(problems):

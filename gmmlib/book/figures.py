@@ -17,18 +17,12 @@ import math
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from .figures_gains import METRIC_LABELS, epoch_pairs, paired_gain_curves, paired_gain_panels
-from .style import COLUMN_PX, COLUMN_WIDTH, MASK_COLOURS, MASK_NAMES, PAPER_MARKER, STYLE, apply_style, mask_colour
+from . import style as _style
+from .style import COLUMN_PX, COLUMN_WIDTH, MASK_COLOURS, MASK_NAMES, PAPER_MARKER, STYLE, apply_style, mask_colour  # noqa: F401
 
 __all__ = [
-    "COLUMN_PX",
-    "COLUMN_WIDTH",
-    "STYLE",
-    "MASK_COLOURS",
-    "MASK_NAMES",
+    *_style.__all__,  # the book's style, re-exported: chapters reach it as book.figures.COLUMN_WIDTH and so on
     "GROUP_NAMES",
-    "PAPER_MARKER",
-    "apply_style",
-    "mask_colour",
     "heatmaps",
     "gain_axis",
     "forest",

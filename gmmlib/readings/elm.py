@@ -109,7 +109,7 @@ def elm_gain_reading(row: Mapping[str, Any], noise: Optional[float], pending: in
             f"**One seed is not read as a gain: ELM-ViT's {gain:+.2f} points over the unmasked ViT come from one "
             f"paired seed.**{final}.{scale} One seed cannot tell a gain from a lucky draw for one arm "
             "and an unlucky one for the other, and the paper publishes no ELM accuracy to set beside it: whether "
-            f"the ELM helps at this scale needs several paired seeds, read by the standard of chapter 11.{waiting}"
+            f"the ELM helps at this scale needs several paired seeds, read by the standard of chapter 12.{waiting}"
         )
     interval = f"95 % interval [{row['low']:+.2f}, {row['high']:+.2f}]"
     said = {

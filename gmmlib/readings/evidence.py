@@ -234,7 +234,7 @@ def caveats(results: Optional[str | Path] = None) -> str:
     else:
         lines.append(
             "* **Paper scale.** No run at the paper's scale (`paper` preset, 100 epochs x 3 passes) is recorded "
-            "yet: it needs a GPU (chapter 10 gives the command and the cost)."
+            "yet: it needs a GPU (chapter 11 gives the command and the cost)."
         )
     kinds = sorted({r["hardware"] for r in rows})
     mixed = [r for r in rows if r["mixed_hardware"]]

@@ -1,4 +1,4 @@
-"""One-seed gains read against the seed noise: chapter 7's families and chapter 9's decays and biases.
+"""One-seed gains read against the seed noise: chapter 7's families and chapter 10's decays and biases.
 
 Most comparisons beyond the headline have one seed. A one-seed gain is one draw: it is read in units
 of a gain's seed-to-seed std (the headline's, :func:`gmmlib.stats.seed_noise`), and several of them
@@ -7,7 +7,7 @@ tested (``tests/test_results.py``).
 
 Example:
     >>> print("\\n".join(family_gains("exp3")))                  # chapter 7
-    >>> print(gains_against_noise(["retnet", "beyond"]).text)     # chapter 9
+    >>> print(gains_against_noise(["retnet", "beyond"]).text)     # chapter 10
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class NoiseReading:
 def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path] = None) -> NoiseReading:
     """The masked settings of ``experiments`` (each once, at the preset the book shows), their gains in
     points and in units of a gain's seed noise, read against the largest of as many gains of pure noise
-    (:func:`gmmlib.stats.largest_abs_quantile`). Chapter 9 reads the decays and biases so. Its ``text``
+    (:func:`gmmlib.stats.largest_abs_quantile`). Chapter 10 reads the decays and biases so. Its ``text``
     is empty until a masked run and the headline (for the noise) are recorded.
     """
     gain, noise = _headline_gain(results)
@@ -192,7 +192,7 @@ POOLING_CONTRASTS = (
 
 
 def pooling_reading(results: Optional[str | Path] = None, preset: Optional[str] = None) -> str:
-    """Chapter 9's reading of the pooling confound: the four contrasts of the {CLS, GAP} x {no mask, GMM} grid
+    """Chapter 10's reading of the pooling confound: the four contrasts of the {CLS, GAP} x {no mask, GMM} grid
     (:data:`POOLING_CONTRASTS`), each paired by seed over the seeds both cells have, read by the book's one rule:
     with several seeds, the mean gain and its 95 % interval; with one, a draw that is not read (the seed noise of a
     gain beside it for scale). Empty until all four cells are recorded.

@@ -172,7 +172,7 @@ def headline_verdict(
             f"are far from the paper's {paper()['main_table']['rows']['vit']['none'][0]} % and are not comparable "
             "to it, and neither is the gain: ours is another model's after another training, so it can neither "
             "confirm nor contradict the paper's. What the gain is at full scale is open until the `paper` preset "
-            "is run (chapter 10)."
+            "is run (chapter 11)."
         )
     if data_notes:
         lines.append(f"* **Data.** {'; '.join(sorted(s for s in data_notes if s))}.")

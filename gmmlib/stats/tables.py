@@ -320,7 +320,7 @@ def _paper_cell(config: Dict[str, Any], experiment: Optional[str] = None) -> flo
     :data:`PAPER_TABLE`, from that table instead.
 
     The table's models use the family's default pooling (GAP for ViT, see the pooling
-    confound in chapter 9) and the GMM with its defaults (K = 5, official initialisation).
+    confound in chapter 10) and the GMM with its defaults (K = 5, official initialisation).
     """
     if experiment in PAPER_TABLE:
         return PAPER_TABLE[experiment](config)
