@@ -16,6 +16,7 @@ that cannot be written) ends with one line on stderr, ``gmmlib: error: ...``, na
 value or file and what to do, and exit status 2; everything is checked before any data
 loads, and a failed command leaves no empty output folder behind. ``run`` exits with 2
 too when any run failed or lacked data, or a result file was corrupt (it is set aside).
+SIGINT and SIGTERM end a command with one line naming what it resumes from, and exit status 130 or 143.
 """
 
 from __future__ import annotations
@@ -426,6 +427,7 @@ def _message(e: BaseException) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit status (0, or 2 for an error the user can fix)."""
     from .data import CorruptDataError
+    from .training.checkpoint import Interrupted, interrupt_on_signals
     from .training.loop import TrainingDiverged
 
     try:
@@ -433,14 +435,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
         return e.code if isinstance(e.code, int) else EXIT_ERROR
     try:
-        with _notes():
+        with _notes(), interrupt_on_signals():
             return args.func(args)
-    except (ValueError, OSError, CorruptDataError, TrainingDiverged) as e:
+    except (ValueError, OSError, CorruptDataError, TrainingDiverged, Interrupted) as e:
         # ValueError: bad names/values, unreadable checkpoints; OSError: missing data (DataNotFoundError),
-        # folders that cannot be written, existing checkpoints (FileExistsError)
+        # folders that cannot be written, existing checkpoints; Interrupted: SIGINT, SIGTERM (exit 130, 143)
         if not (getattr(e, "every_rank", False) and int(os.environ.get("RANK", "0")) != 0):  # torchrun: one line
-            print(f"gmmlib: error: {_message(e)}", file=sys.stderr)
-        return EXIT_ERROR
+            print(f"gmmlib: {'' if isinstance(e, Interrupted) else 'error: '}{_message(e)}", file=sys.stderr)
+        return getattr(e, "exit_status", EXIT_ERROR)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import contextvars
 import errno
 import json
 import os
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,16 +91,30 @@ def written_together() -> Iterator[None]:
         raise
     finally:
         _together.reset(token)
-    # renames need no space: once every file is whole on disk they all land, in the order they were written
-    for i, (tmp, path) in enumerate(pending):
-        try:
-            os.replace(tmp, path)
-        except OSError as e:
-            for rest, _ in pending[i:]:
-                rest.unlink(missing_ok=True)
-            raise _not_written(path, e) from e
+    # renames need no space: once every file is whole on disk they all land, in the order they were written,
+    # and a SIGINT or SIGTERM meanwhile waits for the last of them (a kill -9 leaves the first ones landed)
+    with _signals_held():
+        for i, (tmp, path) in enumerate(pending):
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                for rest, _ in pending[i:]:
+                    rest.unlink(missing_ok=True)
+                raise _not_written(path, e) from e
     for folder in dict.fromkeys(path.parent for _, path in pending):
         _fsync_dir(folder)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM reach this thread only once the block ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _fsync_dir(folder: Path) -> None:

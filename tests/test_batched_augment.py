@@ -232,3 +232,13 @@ def test_device_loader_walks_the_given_order_in_batches() -> None:
     assert all(torch.equal(a, b) for a, b in zip(first, again)) and first[0].dtype == torch.float32
     with pytest.raises(ValueError, match="images must be uint8 \\(N, H, W, 3\\)"):
         DeviceLoader(x.astype(np.float32), y, None, 16, "cpu")
+
+
+def test_every_data_path_has_a_batch_builder_and_an_unknown_one_is_named() -> None:
+    from gmmlib.training.batches import DATA_PATHS, batches_for
+    from gmmlib.training.config import RunConfig
+
+    assert batches_for("workers") is DATA_PATHS["workers"] and batches_for("batched") is DATA_PATHS["batched"]
+    assert set(DATA_PATHS) == {RunConfig(data_path=p).data_path for p in ("workers", "batched")}
+    with pytest.raises(ValueError, match=r"unknown data path 'gpu2'; expected one of \['batched', 'workers'\]"):
+        batches_for("gpu2")

@@ -223,6 +223,19 @@ EXPERIMENTS: Dict[str, Experiment] = {
             data_paths=_WORKERS,
         ),
         Experiment(
+            "comparison-seeds",
+            "Every comparison the book read from one seed, on 3 paired seeds (batched data path): GMM in Swin, T2T "
+            "and the CLS-pooled ViT; ELM, RMT's Manhattan and Euclidean decays, 2-D ALiBi and the relative bias",
+            # the GAP ViT, ELM, RMT's Manhattan decay and ALiBi-2D runs are datasize's at 50,000 images (same keys)
+            lambda: (
+                [_vit(mask, pool=p, seed=s) for p in ("gap", "cls") for s in _SEEDS3 for mask in (None, "gmm")]
+                + [dict(model=m, mask=mask, dataset="cifar10", seed=s) for m in ("swin", "t2t") for s in _SEEDS3
+                   for mask in (None, "gmm")]
+                + [_vit(kind, seed=s, **options) for kind, options in (("elm", {}), ("retnet", {"distance": "manhattan"}),
+                   ("retnet", {"distance": "euclidean"}), ("alibi2d", {}), ("relpos", {})) for s in _SEEDS3]
+            ),  # fmt: skip
+        ),
+        Experiment(
             "datasize",
             "Where locality pays: ViT vs GMM-ViT (K = 5, GAP) on 2,500 to 50,000 CIFAR-10 training images at a "
             "fixed number of steps, 5 seeds; ELM, RMT's decay and 2-D ALiBi at both ends, 3 seeds",

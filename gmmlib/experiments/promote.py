@@ -8,7 +8,8 @@ When every run of the new grid is recorded, :func:`promote` moves it into the re
 step: the staged records are copied in, the experiment lists exactly the new grid (its runs of an
 older configuration leave the list), the staged copies leave the staging store, and the old runs that
 no list of the store names any more (the registry's or any other) leave the results store (git history
-keeps them).
+keeps them). Killed at any point, it leaves every listed key with its record and every staged record in one
+store or the other, and the same command completes it.
 
 Example:
     >>> promote("exp2-kernels", "results/pending")   # or: gmmlib promote exp2-kernels --from results/pending
@@ -17,10 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from ..files import written_together
+from ..files import write_json, written_together
 from ..store.paths import results_dir
 from ..store.records import Store
 from ..training.config import RunConfig
@@ -91,10 +93,11 @@ def promote(
         )
     target.check_writable()
     out: Dict[str, List[str]] = {"copied": [], "replaced": [], "dropped": [], "removed": []}
-    unneeded = []
+    unneeded: List[str] = []
     # each store's lists are read, changed and acted on under its lock: a runner adding to a list meanwhile
     # (another preset of this rerun into staging, a run into results) waits, and its key is neither lost nor deleted
     with target.locked():
+        _remove_left(target, name, log)  # a promote of this experiment killed before its end left these
         old = [r for r in stale_runs(name, preset, store=target) if matches(RunConfig.from_result(r), only)]
         # the staged records and the new list land at once, or (a full disk halfway) none: the store stays as it was
         with written_together():
@@ -108,36 +111,65 @@ def promote(
                 weights = weights if weights.is_file() and keeps_weights(config) else None
                 target.put({**staged[key], "weights_file": None}, weights)
                 if weights is None:
-                    unneeded.append(target.weights_path(key))
+                    unneeded.append(key)
+            # what to remove once the list has landed, landing before it: a kill between the two leaves the
+            # removals to the same command run again
+            write_json(_left_to_remove(target, name), {"old": [r["key"] for r in old], "unneeded": unneeded})
             target.add(name, [c.key() for c in grid], drop=[r["key"] for r in old])
-        for path in unneeded:  # after the records that no longer name them
-            path.unlink(missing_ok=True)
+        removed = _remove_left(target, name, log)
         out["dropped"] = [f"{r['name']}-{preset}" for r in old]
-        # the old runs this promotion took off the list leave the store unless some list of the store names
-        # them: any list, not only the registry's (one's own notes, another code version's, a merged store's)
-        unread = len(target.set_aside)
-        listed = {k for e in {*EXPERIMENTS, *target.experiments()} for k in target.experiment(e)}
-        if len(target.set_aside) > unread:  # a list that cannot be read may name any of them: keep them all
-            log(f"{name}: kept the old runs in the store, as a list could not be read ({target.set_aside[-1]})")
-            listed |= {r["key"] for r in old}
-        for r in old:
-            if r["key"] not in listed:
-                out["removed"].append(f"{r['name']}-{preset}")
-                for path in (target.record_path(r["key"]), target.weights_path(r["key"])):
-                    path.unlink(missing_ok=True)
+        out["removed"] = [f"{r['name']}-{preset}" for r in old if r["key"] in removed]
     with source.locked():
-        # the promoted copies leave staging, unless another staged experiment still lists them
+        # the promoted copies leave staging, unless another staged experiment still lists them; the list first,
+        # so that a kill in between leaves staged records no list names (a rerun of promote takes them), never a
+        # listed key without its record
         grid_keys = {c.key() for c in grid}
-        others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
-        for key in set(staged) - others:
-            for path in (source.record_path(key), source.weights_path(key)):
-                path.unlink(missing_ok=True)
         rest = [k for k in source.experiment(name) if k not in grid_keys]  # runs of another preset stay staged
         if rest:
             source.add(name, rest, replace=True)
         else:
             source.index_path(name).unlink(missing_ok=True)
+        others = {k for e in source.experiments() if e != name for k in source.experiment(e)}
+        for key in grid_keys - others:  # with the weights a kill left after their record went
+            for path in (source.record_path(key), source.weights_path(key)):
+                path.unlink(missing_ok=True)
     for what, runs in out.items():
         for run in runs:
             log(f"{name}: {what} {run}")
     return out
+
+
+def _left_to_remove(store: Store, name: str) -> Path:
+    """The file naming what a promote of ``name`` removes once its list has landed (hidden: no experiment's list)."""
+    return store.experiments_dir / f".{name}.promote.json"
+
+
+def _remove_left(store: Store, name: str, log: Callable[[str], None]) -> List[str]:
+    """Make the removals a promote of ``name`` left to do (:func:`_left_to_remove`); returns the keys removed.
+
+    Weights no record names go (a staged run whose weights no chapter loads replaced one that had some), and so
+    do the old runs that no list of the store names any more: any list, not only the registry's (one's own
+    notes, another code version's, a merged store's); while a list cannot be read, it may name any of them.
+    """
+    path = _left_to_remove(store, name)
+    try:
+        left = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError:  # cut short by hand: it removes nothing, the next promote writes its own
+        left = {}
+    for key in left.get("unneeded", []):
+        if not (store.get(key) or {}).get("weights_file"):  # after the records that no longer name them
+            store.weights_path(key).unlink(missing_ok=True)
+    unread = len(store.set_aside)
+    listed = {k for e in {*EXPERIMENTS, *store.experiments()} for k in store.experiment(e)}
+    removed = []
+    if len(store.set_aside) > unread:
+        log(f"{name}: kept the old runs in the store, as a list could not be read ({store.set_aside[-1]})")
+    else:
+        removed = [k for k in left.get("old", []) if k not in listed]
+    for key in removed:
+        for file in (store.record_path(key), store.weights_path(key)):
+            file.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+    return removed

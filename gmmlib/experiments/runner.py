@@ -4,26 +4,29 @@
 ``--parallel N`` side by side (a fresh process for every run, run i on GPU i mod the GPU count), or
 under ``torchrun`` each run on every process, or ``--shard i/n`` only every n-th run of the grid so
 that several machines share it. Whatever the route, the parent process (rank 0) alone writes the store.
+
+Several runners may fill one results folder at once (two terminals, overlapping grids): each run is claimed
+(:mod:`gmmlib.store.claims`) just before it trains, so it trains once; a runner that finds a run claimed says so
+in one line, trains its other runs, then waits for that one and lists it once recorded (or trains it, when its
+holder ended without a record). SIGINT or SIGTERM stops the runs in progress at their last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
-import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..files import check_folder_writable
+from ..store.claims import Claim, claim_path, clear_left, holder
 from ..store.paths import results_dir
 from ..store.records import Store
-from ..training.checkpoint import code_mismatch
+from ..training.checkpoint import Interrupted, code_mismatch
 from ..training.config import PRESETS, RunConfig, data_path_name
 from ..training.runtime import resolve_device
 from .grids import get_experiment, keeps_weights, matches, run_file_name
+from .jobs import _fetch_once, _in_fresh_processes, _Job, _train_job, job_devices
 from .status import missing_runs, stale_runs
 
 __all__ = [
@@ -55,122 +58,6 @@ class RunOutcome(dict):
     def ok(self) -> bool:
         """True when no run failed or lacked data and no file was corrupt."""
         return not (self["missing_data"] or self["failed"] or self["corrupt"])
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One training, as a worker process receives it (everything picklable)."""
-
-    config: RunConfig
-    out_dir: str
-    root: Optional[str]
-    device: Optional[str]
-    progress: bool
-    compile: Optional[bool]
-    data_pipeline: Optional[str]
-    threads: Optional[int] = None
-    precision: Optional[str] = None
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
-def _train_job(job: _Job) -> Tuple[str, Any]:
-    """Train one run (in this process or a worker): ("ok", result), ("missing_data", why) or ("failed", why)."""
-    import torch
-
-    from ..data import DataNotFoundError
-    from ..training.loop import train
-
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    extra = {
-        k: v
-        for k, v in (("compile", job.compile), ("data_pipeline", job.data_pipeline), ("precision", job.precision))
-        if v is not None
-    }
-    together = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="no checkpoint in")  # the runner always resumes when it can
-        warnings.filterwarnings("ignore", message=".* was made by other code")  # the parent logs it
-        try:
-            # a checkpoint of other code is trained afresh: continued, its numbers would pass for this code's
-            result = train(
-                job.config,
-                job.out_dir,
-                resume=True,
-                root=job.root,
-                device=job.device,
-                progress=job.progress,
-                other_code="restart",
-                **extra,
-            )
-        except Exception as e:
-            if together:
-                # under torchrun a rank that moved on to the next run would wait in a collective the others
-                # never join: the failure ends the job on every rank (torchrun stops the others)
-                raise
-            if isinstance(e, DataNotFoundError):
-                return "missing_data", _one_line(e)
-            return "failed", f"{type(e).__name__}: {_one_line(e)}"  # one failed run must not stop the others
-    return "ok", result
-
-
-def _fetch_once(datasets: List[str], root: Optional[str | Path], device: Optional[str], world: int) -> None:
-    """Download the data sets before any run starts, by one process per machine: parallel runs and torchrun's
-    ranks must not write the same files side by side (the others wait for it under torchrun)."""
-    from ..data import fetch
-
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        for dataset in datasets:
-            fetch(dataset, root)
-    if world > 1:
-        from torch import distributed as dist
-
-        from ..training.runtime import init_distributed
-
-        init_distributed(device)
-        dist.barrier()
-
-
-def job_devices(device: Optional[str], jobs: int) -> List[Optional[str]]:
-    """The device of each of ``jobs`` parallel runs: run i on ``cuda:(i mod the GPU count)`` when ``device`` is
-    None or "cuda" on a machine with GPUs, so that N runs spread over the GPUs; otherwise ``device`` for all."""
-    import torch
-
-    if device not in (None, "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 1:
-        return [device] * jobs
-    count = torch.cuda.device_count()
-    return [f"cuda:{i % count}" for i in range(jobs)]
-
-
-_J = TypeVar("_J")
-
-
-def _in_fresh_processes(fn: Callable[[_J], Any], jobs: Sequence[_J], parallel: int) -> Iterator[Tuple[_J, str, Any]]:
-    """``fn(job)`` for every job, at most ``parallel`` at a time, each in a new (spawned) process.
-
-    A process is never reused: compiled graphs, CUDA-graph memory pools, the compiler's recompile count and
-    a CUDA context broken by an error stay with the run that made them. Yields ``(job, "ok", fn's value)``
-    or ``(job, "died", why)`` when the process itself died, in the order they finish.
-    """
-    context = multiprocessing.get_context("spawn")
-    waiting, running = list(jobs), {}  # type: ignore[var-annotated]
-    while waiting or running:
-        while waiting and len(running) < parallel:
-            job = waiting.pop(0)
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            future: Future = pool.submit(fn, job)
-            running[future] = (job, pool)
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            job, pool = running.pop(future)
-            pool.shutdown(wait=True)
-            try:
-                yield job, "ok", future.result()
-            except Exception as e:  # the worker process itself died
-                yield job, "died", f"{type(e).__name__}: {_one_line(e)}"
 
 
 def _final_weights(out_dir: Path) -> Optional[Path]:
@@ -358,10 +245,55 @@ def run_experiment(
         record["trained_for"] = name
         record["parallel"] = parallel
         if lead:
-            store.put(record, weights)
-            store.add(name, [record["key"]], drop=superseded.get(run, ()))
+            with store.locked():  # the record and its listing land together for a promote or merge beside it
+                store.put(record, weights)
+                store.add(name, [record["key"]], drop=superseded.get(run, ()))
         outcome["trained"].append(run)
         log(f"{name}/{run}: best top-1 {payload['best_top1']:.2f}, final {payload['final_top1']:.2f}")
+
+    claims: Dict[str, Claim] = {}  # the results folder's claims on the runs this runner trains now
+    deferred: List[_Job] = []  # runs another process was training when their turn came
+
+    def start(job: _Job, wait: bool) -> bool:
+        """Claim a run in the results folder just before it trains: False when another process trains it (it waits
+        for a later round) or recorded it meanwhile (it is listed)."""
+        run, key = run_file_name(job.config), job.config.key()
+        where = f" in a fresh process{f' on {job.device}' if job.device else ''}" if parallel > 1 else ""
+        if world > 1:  # torchrun: the ranks train every run together and claim none from each other
+            log(f"{name}/{run}: training ({key}){where}")
+            return True
+        claim = _claim(store.root, key, wait, lambda says: log(f"{name}/{run}: {says}"))
+        if claim is None:
+            log(
+                f"{name}/{run}: {holder(claim_path(store.root, key))} is training it: skipped until the others are done"
+            )
+            deferred.append(job)
+            return False
+        if claim.took_over:
+            log(f"{name}/{run}: {claim.took_over} ended without releasing its claim on this run: taken over")
+        if store.get(key) is not None:
+            claim.release()
+            store.add(name, [key], drop=superseded.get(run, ()))
+            outcome["reused"].append(run)
+            log(f"{name}/{run}: recorded by another process meanwhile ({key}), listed")
+            return False
+        if wait:  # a worker that a runner killed with -9 left behind may still train it in the work folder
+            _claim(Path(job.out_dir).parent, key, True, lambda says: log(f"{name}/{run}: {says}")).release()
+        claims[key] = claim
+        log(f"{name}/{run}: training ({key}){where}")
+        return True
+
+    def done(job: _Job, status: str, payload: Any) -> None:
+        claim = claims.pop(job.config.key(), None)
+        try:
+            if status == "busy":  # its work folder's claim: a runner of another results folder trains it there
+                log(f"{name}/{run_file_name(job.config)}: {payload} is training it in {work_dir}: skipped for now")
+                deferred.append(job)
+            else:
+                finish(job.config, status, payload, Path(job.out_dir))
+        finally:
+            if claim is not None:
+                claim.release()
 
     jobs = []
     for config in todo:
@@ -381,22 +313,41 @@ def run_experiment(
                 precision=precision,
             )
         )
-    if parallel == 1:
-        for job in jobs:
-            log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()})")
-            status, payload = _train_job(job)
-            finish(job.config, status, payload, Path(job.out_dir))
-    elif jobs:
+    if parallel > 1 and jobs:
         threads = max(1, (os.cpu_count() or 1) // parallel)
         devices = job_devices(device, len(jobs))
         jobs = [dataclasses.replace(job, threads=threads, device=d) for job, d in zip(jobs, devices)]
-        for job in jobs:
-            where = f" on {job.device}" if job.device else ""
-            log(f"{name}/{run_file_name(job.config)}: training ({job.config.key()}) in a fresh process{where}")
-        for job, status, payload in _in_fresh_processes(_train_job, jobs, parallel):
-            if status == "died":
-                status = "failed"
+    waiting = False  # the first round skips the runs another process trains; the next ones wait for them, one by one
+    try:
+        while jobs:
+            if parallel == 1:
+                for job in jobs:
+                    if start(job, waiting):
+                        done(job, *_train_job(job))
             else:
-                status, payload = payload
-            finish(job.config, status, payload, Path(job.out_dir))
+                side_by_side = 1 if waiting else parallel  # a wait while this runner holds claims could deadlock
+                for job, status, payload in _in_fresh_processes(
+                    _train_job, jobs, side_by_side, lambda job: start(job, waiting)
+                ):
+                    done(job, *(("failed", payload) if status == "died" else payload))
+            jobs, waiting = list(deferred), True
+            deferred.clear()
+    except Interrupted as e:
+        e.left = f"the runs in progress resume from their checkpoints in {work_dir} when the same command runs again"
+        raise
+    finally:
+        for claim in claims.values():
+            claim.release()
+    if world == 1:  # a claim a killed runner left on a run that is done now would otherwise stay for good
+        for folder in (store.root, Path(work_dir)):
+            clear_left(folder, (c.key() for c in configs))
     return outcome
+
+
+def _claim(folder: Path, key: str, wait: bool, say: Callable[[str], None]) -> Optional[Claim]:
+    """Run ``key``'s claim in ``folder``; if another process holds it: None, or with ``wait`` its release, said."""
+    claim = Claim.take(folder, key)
+    if claim is None and wait:
+        say(f"waiting for {holder(claim_path(folder, key))} to finish it")
+        claim = Claim.take(folder, key, wait=True)
+    return claim

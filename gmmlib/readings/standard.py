@@ -74,6 +74,7 @@ VERDICT_EXPERIMENTS = (
     "headline",
     "headline-paper",
     "exp1-seeds",  # before exp1: its CaiT and PiT rows have seeds where exp1's have one
+    "comparison-seeds",  # before exp1, pooling, elm, retnet and beyond: their one-seed rows, on 3 seeds
     "exp1",
     "pooling",
     "exp2-kernels",

@@ -17,7 +17,8 @@ wrong, a list where a record should be, a field missing or of another type: :mod
 is reported with its path, once per store, as is a listed key without a record; a store
 opened with ``repair=True`` (the runner) sets it aside as ``<file>.corrupt`` so that the rest
 goes on. Lists are changed under the store's lock (:meth:`Store.locked`), so two processes
-writing one store lose no key.
+writing one store lose no key; a merge holds it throughout, and the runner writes a record and its listing
+under it. Which process trains a run is settled by a claim on it (:mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -332,31 +333,36 @@ class Store:
         if other.root.resolve() == self.root.resolve():
             raise ValueError(f"cannot merge the store {self.root} into itself")
         out: Dict[str, List[str]] = {"copied": [], "present": [], "differ": [], "experiments": []}
-        for key in other.keys():
-            record = other.get(key)
-            if key in self:
-                mine = self.get(key)
-                if mine is None and record is not None:
-                    # this store's file is unreadable (named as it was read): the source's record repairs it,
-                    # and the bad file stays beside it for a look (a store with repair=True moved it already)
-                    path = self.record_path(key)
-                    if path.exists():
-                        os.replace(path, _unique_aside(path))
-                else:
-                    same = (
-                        mine is None
-                        or record is None
-                        or (hardware_kind(mine) == hardware_kind(record) and mine["best_top1"] == record["best_top1"])
-                    )
-                    out["present" if same else "differ"].append(key)
+        # under this store's lock: a promote beside it must not remove a record this merge is about to list
+        with self.locked():
+            for key in other.keys():
+                record = other.get(key)
+                if key in self:
+                    mine = self.get(key)
+                    if mine is None and record is not None:
+                        # this store's file is unreadable (named as it was read): the source's record repairs it,
+                        # and the bad file stays beside it for a look (a store with repair=True moved it already)
+                        path = self.record_path(key)
+                        if path.exists():
+                            os.replace(path, _unique_aside(path))
+                    else:
+                        same = (
+                            mine is None
+                            or record is None
+                            or (
+                                hardware_kind(mine) == hardware_kind(record)
+                                and mine["best_top1"] == record["best_top1"]
+                            )
+                        )
+                        out["present" if same else "differ"].append(key)
+                        continue
+                if record is None:
                     continue
-            if record is None:
-                continue
-            weights = other.weights_path(key)
-            self.put(record, weights if weights.is_file() else None)
-            out["copied"].append(key)
-        for name in other.experiments():
-            self.add(name, other.experiment(name), replace=replace)
-            out["experiments"].append(name)
-        self.set_aside.extend(other.set_aside)
+                weights = other.weights_path(key)
+                self.put(record, weights if weights.is_file() else None)
+                out["copied"].append(key)
+            for name in other.experiments():
+                self.add(name, other.experiment(name), replace=replace)
+                out["experiments"].append(name)
+            self.set_aside.extend(other.set_aside)
         return out

@@ -19,7 +19,7 @@ from .. import data as gdata
 from .config import Preset, RunConfig
 from .runtime import Distributed
 
-__all__ = ["epoch_seed", "epoch_order", "rank_order", "cpu_batches", "device_batches"]
+__all__ = ["epoch_seed", "epoch_order", "rank_order", "cpu_batches", "device_batches", "DATA_PATHS", "batches_for"]
 
 Batches = Callable[[int], Iterator[Tuple[torch.Tensor, torch.Tensor]]]
 
@@ -118,3 +118,19 @@ def device_batches(
         return loader.epoch(rank_order(order, preset.batch_size, ddp), seed + ddp.rank)
 
     return batches
+
+
+# Each data path (RunConfig.data_path) and what builds its batches; both take the same arguments and visit the
+# images in the same (seed, epoch) order.
+DATA_PATHS = {"workers": cpu_batches, "batched": device_batches}
+
+
+def batches_for(data_path: str) -> Callable[..., Batches]:
+    """The batch builder of a data path (:data:`DATA_PATHS`).
+
+    Raises:
+        ValueError: an unknown data path, named with the known ones.
+    """
+    if data_path not in DATA_PATHS:
+        raise ValueError(f"unknown data path {data_path!r}; expected one of {sorted(DATA_PATHS)}")
+    return DATA_PATHS[data_path]

@@ -1,13 +1,17 @@
 """Reading a run's checkpoint safely: tensors and plain data only, and a clear error naming what differs
-(its configuration, the model its weights belong to, or the code that made it)."""
+(its configuration, the model its weights belong to, or the code that made it); and a run stopped by SIGINT or
+SIGTERM (:class:`Interrupted`) at a point its last checkpoint resumes from."""
 
 from __future__ import annotations
 
 import pickle
 import random
+import signal
+import threading
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -16,7 +20,57 @@ from torch import nn
 from . import provenance
 from .config import RunConfig
 
-__all__ = ["load_checkpoint", "config_differences", "code_mismatch", "model_mismatch", "load_weights"]
+__all__ = [
+    "load_checkpoint",
+    "config_differences",
+    "code_mismatch",
+    "checkpointed_epochs",
+    "model_mismatch",
+    "load_weights",
+    "Interrupted",
+    "interrupt_on_signals",
+]
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the command (see :func:`interrupt_on_signals`).
+
+    A KeyboardInterrupt, so that no ``except Exception`` takes it for a failed run. ``exit_status`` is the shell's
+    128 + the signal (130, 143); ``left`` says what the command leaves for the same command to go on from (set by
+    whoever knows it: :func:`gmmlib.training.train`, the runner).
+    """
+
+    def __init__(self, signum: int, left: str = "") -> None:
+        super().__init__(signum)
+        self.signum, self.left = signum, left
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        stopped = f"stopped by {signal.Signals(self.signum).name}"
+        return f"{stopped}: {self.left}" if self.left else stopped
+
+
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (SIGTERM would otherwise end the process
+    where it stands): ``finally`` blocks run, so temporary files, locks and claims go, every file stays whole
+    (written atomically) and the last epoch's checkpoint is there to resume from. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
@@ -57,6 +111,18 @@ def code_mismatch(path: Path, state: Optional[Mapping[str, Any]] = None) -> Opti
         return None
     made = f"code {str(made_by)[:12]}" if made_by else "code that did not record its fingerprint"
     return f"{path} was made by other code ({made}; this code is {running[:12]})"
+
+
+def checkpointed_epochs(path: Path) -> int:
+    """The epochs that the checkpoint at ``path`` holds for this code to continue (0 without one: none there, an
+    unreadable one, or one of other code, which a resume trains afresh)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError):
+        return 0
+    if not isinstance(state, dict) or code_mismatch(path, state) is not None:
+        return 0
+    return int(state.get("epoch", -1)) + 1
 
 
 def model_mismatch(weights: Any, model: nn.Module) -> Optional[str]:

@@ -57,8 +57,8 @@ from ..cost import profile
 from ..data.batched_augment import normalize
 from ..files import check_folder_writable, save_torch, write_json
 from . import provenance
-from .batches import cpu_batches, device_batches, epoch_seed
-from .checkpoint import code_mismatch, load_checkpoint
+from .batches import batches_for, epoch_seed
+from .checkpoint import Interrupted, checkpointed_epochs, code_mismatch, load_checkpoint
 from .config import SUBSET_SEED, Preset, RunConfig, data_path_name
 from .plan import PRECISIONS, RunPlan, plan_for
 from .record import result_record
@@ -230,7 +230,7 @@ def setup(
     if config.train_size is not None and config.train_size < len(x_train):
         chosen = gdata.subset_indices(y_train, config.train_size, SUBSET_SEED)
         x_train, y_train = x_train[chosen], y_train[chosen]
-    make_batches = device_batches if pipeline == "batched" else cpu_batches
+    make_batches = batches_for(pipeline)
     # the plan's worker count (the preset's, or one per spare core); the key keeps the preset's own value
     loader_preset = dataclasses.replace(preset, num_workers=plan.workers)
     batches = make_batches(config, loader_preset, x_train, y_train, dev, ddp, images_per_epoch)
@@ -393,6 +393,8 @@ def train(
     Raises:
         ValueError: a bad config, device, pipeline, output folder or checkpoint (before any data loads).
         TrainingDiverged: the loss became NaN/inf (the last checkpoint is kept).
+        Interrupted: SIGINT or SIGTERM (see :func:`gmmlib.training.checkpoint.interrupt_on_signals`); its message
+            names the checkpoint to resume from.
     """
     if data_pipeline is not None:
         config = dataclasses.replace(config, data_path=data_path_name(data_pipeline))
@@ -401,18 +403,27 @@ def train(
     )
     lead = run.distributed.rank == 0
     progress = progress and lead
-    for epoch in range(run.start_epoch, run.preset.epochs):
-        record = run_epoch(run, epoch, progress)
-        run.history.append(record)
-        save_checkpoint(run, epoch)
-        if on_epoch is not None:
-            on_epoch(record)
-        if progress:
-            tqdm.write(
-                f"{config.name()} epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
-                f"top-1 {record['test_top1']:.2f}%, {record['images_per_second']:.0f} img/s, "
-                f"data wait {100 * record['data_wait_share']:.1f}%"
-            )
+    try:
+        for epoch in range(run.start_epoch, run.preset.epochs):
+            record = run_epoch(run, epoch, progress)
+            run.history.append(record)
+            save_checkpoint(run, epoch)
+            if on_epoch is not None:
+                on_epoch(record)
+            if progress:
+                tqdm.write(
+                    f"{config.name()} epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
+                    f"top-1 {record['test_top1']:.2f}%, {record['images_per_second']:.0f} img/s, "
+                    f"data wait {100 * record['data_wait_share']:.1f}%"
+                )
+    except Interrupted as e:  # SIGINT or SIGTERM: the checkpoint of the last whole epoch is what a rerun continues
+        saved = checkpointed_epochs(run.ckpt_path)  # read back: the signal may have come as it was being replaced
+        e.left = e.left or (
+            f"{run.ckpt_path} holds {saved} of {run.preset.epochs} epochs; resume=True (--resume) continues from it"
+            if saved
+            else f"{config.name()} stopped before its first epoch ended, so there is nothing to resume"
+        )
+        raise
     result = result_record(run, root)
     if run.resumed_from_code is not None:
         # part of the history comes from other code: the record must not pass for this clean commit's
