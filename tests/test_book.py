@@ -59,7 +59,7 @@ def test_every_toc_page_exists_and_every_chapter_is_in_the_toc():
     in_toc = {Path(d).name for d in docs}
     assert {p.stem for p in NOTEBOOKS} <= in_toc
     assert {"api", "references", "glossary", "12_verdict"} <= in_toc
-    assert len(NOTEBOOKS) == 12
+    assert len(NOTEBOOKS) == 13
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

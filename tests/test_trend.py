@@ -8,6 +8,7 @@ import pytest
 from test_store import fake_record
 
 from gmmlib.readings.datasize import data_path_check, datasize_reading, size_pairs
+from gmmlib.stats.inference import paired
 from gmmlib.stats.trend import TREND_READINGS, gain_trend, seed_slope
 from gmmlib.store.records import Store
 from gmmlib.training.config import RunConfig
@@ -126,3 +127,164 @@ def test_the_comparison_table_pairs_each_size_with_its_own_baseline(tmp_path):
     assert table.loc["GMM-ViT (GAP, 2,500 images)", "pairs"] == 2
     assert table.loc["GMM-ViT (GAP, 2,500 images)", "gain"] == pytest.approx(1.05)
     assert table.loc["GMM-ViT (GAP)", "pairs"] == 2 and table.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(-0.95)
+
+
+# ---- the chapter's readings: which folder, the answer, the standings, the rows the figures draw -------------
+
+
+def test_the_chapter_reads_results_when_datasize_is_promoted_else_the_staging_folder(tmp_path):
+    from gmmlib.readings.datasize import STAGING, datasize_source
+
+    nothing = datasize_source(tmp_path)
+    assert nothing.folder == tmp_path and not nothing.staged and nothing.note == ""
+    _store(tmp_path / STAGING, {2_500: {0: (50.0, 51.0)}, 50_000: {0: (52.0, 52.5)}})
+    staged = datasize_source(tmp_path)
+    assert staged.folder == tmp_path / STAGING and staged.staged
+    assert "Runs in progress" in staged.note and "results/pending/" in staged.note
+    assert "4 of the grid's 68 runs are staged" in staged.note  # 2 sizes x 2 arms of the 5x5x2 + 3x2x3 grid
+    _store(tmp_path, {2_500: {0: (50.0, 51.0)}, 50_000: {0: (52.0, 52.5)}})
+    promoted = datasize_source(tmp_path)
+    assert promoted.folder == tmp_path and not promoted.staged and promoted.note == ""
+
+
+def test_the_answer_is_interim_and_claims_nothing_until_every_planned_seed_is_complete(tmp_path):
+    from gmmlib.readings.datasize import datasize_answer, datasize_meaning, datasize_standings
+
+    pairs = _pairs(slope=-0.5, noise=0.1, seeds=3)  # a clear trend, but 3 of the 5 planned seeds
+    _store(tmp_path, pairs)
+    reading = datasize_reading(tmp_path)
+    assert reading.planned_seeds == (0, 1, 2, 3, 4) and reading.planned_sizes == SIZES
+    assert reading.complete_seeds == (0, 1, 2) and reading.interim
+    answer = datasize_answer(reading, datasize_standings(reading, {}, []))
+    assert answer.startswith("**Interim: this reading claims nothing yet.**")
+    assert "So far 3 of the 5 are complete" in answer and "shown for progress only" in answer
+    assert not any(words in answer for words in TREND_READINGS)
+    assert "at 2,500 images is" in answer and "at 50,000 images is" in answer
+    assert "interim, not read" in reading.text and "**" not in reading.text
+    assert reading.trend_text and reading.text.startswith(reading.trend_text)
+    assert datasize_meaning(reading).startswith("Nothing yet. With 3 of 5 paired seeds complete")
+
+
+def test_a_seed_lacking_one_size_is_not_complete(tmp_path):
+    pairs = _pairs(slope=-0.5, noise=0.1, seeds=5)
+    del pairs[25_000][4]
+    _store(tmp_path, pairs)
+    reading = datasize_reading(tmp_path)
+    assert reading.complete_seeds == (0, 1, 2, 3) and reading.interim
+    del pairs[25_000]  # a size no seed has yet: no seed is complete, whatever the others have
+    _store(tmp_path / "other", pairs)
+    assert datasize_reading(tmp_path / "other").complete_seeds == ()
+
+
+@pytest.mark.parametrize(
+    "slope, reading, meaning",
+    [(-0.5, "The gain grows as data shrink", "show what the thesis predicts"),
+     (0.0, "No trend shown", "do not show what the thesis predicts"),
+     (+0.5, "The gain shrinks as data shrink", "the opposite of what the thesis predicts")],
+)  # fmt: skip
+def test_the_answer_reads_the_pre_stated_test_once_every_seed_is_complete(tmp_path, slope, reading, meaning):
+    from gmmlib.readings.datasize import datasize_answer, datasize_meaning, datasize_standings
+
+    _store(tmp_path, _pairs(slope=slope, noise=0.1))
+    r = datasize_reading(tmp_path)
+    assert not r.interim and r.complete_seeds == (0, 1, 2, 3, 4)
+    answer = datasize_answer(r, datasize_standings(r, {}, []))
+    assert answer.startswith(f"**{reading}**, at this scale. All 5 planned paired seeds are complete")
+    assert f"{r.trend.slope:+.2f} points per doubling" in answer and "Interim" not in answer
+    assert f"**{reading[0].lower() + reading[1:]}**" in r.text
+    text = datasize_meaning(r)
+    assert meaning in text and "neither confirms nor tests the paper's numbers" in text
+    low, high = r.trend.interval
+    if slope < 0:  # a growing gain is read per halving of the data: the interval's ends, negated
+        assert f"between {-high:.2f} and {-low:.2f} points" in text
+
+
+def test_an_answer_before_two_sizes_have_runs(tmp_path):
+    from gmmlib.readings.datasize import datasize_answer
+
+    _store(tmp_path, {2_500: {0: (50.0, 51.0)}})
+    assert datasize_answer(datasize_reading(tmp_path), []).startswith("**Not yet answered.**")
+
+
+def _three_seeds(tmp_path):
+    """Gains +1.0, +1.1, +0.9 at 2,500 images (paired t-test p = 0.0033) and +0.0, +0.5, -0.5 at 50,000."""
+    gains = {2_500: (1.0, 1.1, 0.9), 50_000: (0.0, 0.5, -0.5)}
+    _store(tmp_path, {n: {s: (50.0, 50.0 + g) for s, g in enumerate(by_seed)} for n, by_seed in gains.items()})
+    return datasize_reading(tmp_path)
+
+
+def test_each_comparison_is_read_by_the_books_rule_with_holm_over_the_books_comparisons(tmp_path):
+    from gmmlib.readings.datasize import datasize_standings, standings_table
+
+    reading = _three_seeds(tmp_path)
+    alone = {r["train_size"]: r for r in datasize_standings(reading, {}, [])}
+    assert alone[2_500]["p_value"] == pytest.approx(0.0033, abs=2e-4)
+    assert alone[2_500]["standing"] == "holds after correction" and alone[50_000]["standing"] == "includes zero"
+    book = [{"experiment": "exp2-kernels", "p_value": 0.5}] * 20  # 22 tests: 0.0033 > 0.05 / 22
+    assert {r["train_size"]: r for r in datasize_standings(reading, {}, book)}[2_500]["standing"] == "a lead"
+    own = [{"experiment": "datasize", "p_value": 0.5}] * 20  # the chapter's own rows are not counted twice
+    assert {r["train_size"]: r for r in datasize_standings(reading, {}, own)}[2_500]["standing"] == (
+        "holds after correction"
+    )
+    one = datasize_standings(reading, {"ViT (GAP)": paired([50.0], [50.4])}, [])[-1]
+    assert one["what"] == "data path" and one["standing"] == "one seed"
+    table = standings_table(datasize_standings(reading, {}, []))
+    assert list(table["95 % interval"])[0] == "[+0.75, +1.25]" and list(table["reading"])[1] == "includes zero"
+
+
+def test_the_data_path_check_reads_the_headline_from_another_folder(tmp_path):
+    store = Store(tmp_path / "pending")
+    home = Store(tmp_path)
+    for s in range(2):
+        workers = fake_record(RunConfig(mask=None, pool="gap", seed=s, data_path="workers"), top1=50.0)
+        batched = fake_record(RunConfig(mask=None, pool="gap", seed=s, train_size=50_000), top1=50.3)
+        home.put(workers)
+        home.add("headline", [workers["key"]])
+        store.put(batched)
+        store.add("datasize", [batched["key"]])
+    assert data_path_check(tmp_path / "pending") == {}
+    check = data_path_check(tmp_path / "pending", workers_results=tmp_path)
+    assert check["ViT (GAP)"].seeds == 2 and check["ViT (GAP)"].gain == pytest.approx(0.3)
+
+
+def test_the_figures_rows_are_one_per_run_and_average_as_the_comparison_table(tmp_path):
+    from gmmlib.readings.datasize import datasize_runs
+    from gmmlib.stats.tables import compare
+
+    _three_seeds(tmp_path)
+    rows = datasize_runs(tmp_path)
+    assert len(rows) == 12 and [r["mask"] for r in rows[:6]] == ["none"] * 6  # the ViT first
+    assert {r["train_size"] for r in rows} == {2_500, 50_000}
+    table = compare("datasize", tmp_path, "cpu").set_index("label")
+    mean = np.mean([r["best_top1"] for r in rows if r["mask"] == "gmm" and r["train_size"] == 2_500])
+    assert table.loc["GMM-ViT (GAP, 2,500 images)", "best_mean"] == pytest.approx(mean)
+
+
+def test_the_data_path_check_is_read_in_words_by_the_same_rule(tmp_path):
+    from gmmlib.readings.datasize import data_path_text, datasize_standings
+
+    reading = _three_seeds(tmp_path)
+    assert data_path_text(datasize_standings(reading, {}, [])).startswith("No seed has both")
+    alike = {"ViT (GAP)": paired([50.0, 51.0, 49.0], [50.2, 50.6, 49.3])}
+    text = data_path_text(datasize_standings(reading, alike, []))
+    assert "ViT (GAP) +0.03 [" in text and "Neither arm shows a difference" in text
+    apart = {"GMM-ViT (GAP)": paired([50.0, 51.0, 49.0], [51.0, 52.1, 49.9])}  # +1.0 on every seed
+    text = data_path_text(datasize_standings(reading, {**alike, **apart}, []))
+    assert "**The interval excludes zero** for GMM-ViT (GAP):" in text and "ViT (GAP) and" not in text
+    one = data_path_text(datasize_standings(reading, {"ViT (GAP)": paired([50.0], [50.5])}, []))
+    assert "One seed: not read yet." in one
+
+
+def test_the_verdicts_answer_says_the_data_size_test_only_when_every_planned_seed_is_complete(tmp_path):
+    from gmmlib.readings.evidence import answer
+    from gmmlib.stats.inference import interval_text
+
+    _store(tmp_path / "two", _pairs(slope=-0.5, noise=0.1, seeds=2))
+    assert "is still running (2 of 5 planned seeds complete): it claims nothing yet." in answer(tmp_path / "two")
+    pairs = _pairs(slope=-0.5, noise=0.1)
+    _store(tmp_path / "all", pairs)
+    t = gain_trend(pairs)
+    assert (
+        f"The data-size test (chapter 9): the GMM's gain changes by {t.slope:+.2f} points per doubling of the "
+        f"training set {interval_text(*t.interval)} over 5 paired seeds: the gain grows as data shrink."
+    ) in answer(tmp_path / "all")

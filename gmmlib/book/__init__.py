@@ -21,6 +21,7 @@ tables, the seed noise), ``book.readings`` (what the runs say, and the sentences
 from .. import analysis, experiments, readings, stats
 from . import figures, tables
 from . import diagrams  # noqa: F401  (block diagrams that take no data: book.diagrams.mask_in_attention)
+from . import figures_datasize  # noqa: F401  (chapter 9: accuracy and the paired gain against train size)
 from .demos import model_from_result, row_as_image, run_demo
 from .display import setup_figures, show_markdown, show_source
 from .settings import QUICK_ENV, BookSettings, is_quick, mode, pick_dataset, shown_path

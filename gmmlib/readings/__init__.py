@@ -21,7 +21,7 @@ from .evidence import *  # noqa: F403  (each module's __all__ is its public API)
 from .learned import *  # noqa: F403  (each module's __all__ is its public API)
 from .datasize import *  # noqa: F403  (each module's __all__ is its public API)
 from . import budget, cost, family_standing, gmm_init, speed  # noqa: F401  (chapters 1, 4, 7; book.readings.speed.…)
-from . import elm  # noqa: F401  (chapter 3: book.readings.elm.read_elm())
+from . import elm, paper_tables  # noqa: F401  (chapter 3: book.readings.elm.read_elm())
 
 __all__ = list(
     dict.fromkeys(

@@ -75,6 +75,7 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
             f"{interval_text(head['low'], head['high'])} over {head['seeds']} paired seeds at the {head['preset']} "
             f"preset: {verdict}."
         )
+    parts.append(_datasize_line(results))
     if "paper" not in presets:
         parts.append(
             "Nothing has been run at the paper's scale yet (the `paper` preset, a GPU): the paper's gains, for "
@@ -82,6 +83,28 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
             "refuted by these runs."
         )
     return " ".join(parts)
+
+
+def _datasize_line(results: Optional[str | Path]) -> str:
+    """The verdict's line on the data-size test (chapter 9): interim until every planned seed is complete."""
+    from .datasize import datasize_reading, datasize_source
+
+    source = datasize_source(results)
+    reading = datasize_reading(source.folder)
+    if reading.trend is None:
+        return "The data-size test (chapter 9), whether the gain grows as the training set shrinks, has no runs yet."
+    done, planned = len(reading.complete_seeds), len(reading.planned_seeds)
+    if reading.interim:
+        return (
+            f"The data-size test (chapter 9), whether the gain grows as the training set shrinks, is still running "
+            f"({done} of {planned} planned seeds complete{', runs staged' if source.staged else ''}): it claims "
+            "nothing yet."
+        )
+    t = reading.trend
+    return (
+        f"The data-size test (chapter 9): the GMM's gain changes by {t.slope:+.2f} points per doubling of the "
+        f"training set {interval_text(*t.interval)} over {done} paired seeds: {t.reading}."
+    )
 
 
 _GROUPS = (

@@ -83,6 +83,7 @@ VERDICT_EXPERIMENTS = (
     "exp3",
     "retnet",
     "beyond",
+    "datasize",  # after the headline: its 50,000-image pair is the headline's label, read there
 )
 
 
