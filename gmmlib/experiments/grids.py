@@ -108,6 +108,20 @@ def _vit(mask: Optional[str] = None, pool: str = "gap", seed: int = 0, **mask_op
     return dict(model="vit", mask=mask, pool=pool, dataset="cifar10", seed=seed, mask_options=mask_options)
 
 
+def _comparison_seeds_grid() -> List[Dict[str, Any]]:
+    """The book's one-seed comparisons on seeds 0-2, each with its unmasked baseline where the family needs one."""
+    pooled = [_vit(mask, pool=p, seed=s) for p in ("gap", "cls") for s in _SEEDS3 for mask in (None, "gmm")]
+    families = [
+        dict(model=m, mask=mask, dataset="cifar10", seed=s)
+        for m in ("swin", "t2t")
+        for s in _SEEDS3
+        for mask in (None, "gmm")
+    ]
+    priors = (("elm", {}), ("retnet", {"distance": "manhattan"}), ("retnet", {"distance": "euclidean"}))
+    priors += (("alibi2d", {}), ("relpos", {}))
+    return pooled + families + [_vit(kind, seed=s, **options) for kind, options in priors for s in _SEEDS3]
+
+
 def _datasize_grid() -> List[Dict[str, Any]]:
     """ViT and GMM-ViT at every size (5 seeds), then the other priors at the two ends (3 seeds)."""
     runs = [{**_vit(mask, seed=s), "train_size": n} for s in _SEEDS5 for n in TRAIN_SIZES for mask in (None, "gmm")]
@@ -227,13 +241,7 @@ EXPERIMENTS: Dict[str, Experiment] = {
             "Every comparison the book read from one seed, on 3 paired seeds (batched data path): GMM in Swin, T2T "
             "and the CLS-pooled ViT; ELM, RMT's Manhattan and Euclidean decays, 2-D ALiBi and the relative bias",
             # the GAP ViT, ELM, RMT's Manhattan decay and ALiBi-2D runs are datasize's at 50,000 images (same keys)
-            lambda: (
-                [_vit(mask, pool=p, seed=s) for p in ("gap", "cls") for s in _SEEDS3 for mask in (None, "gmm")]
-                + [dict(model=m, mask=mask, dataset="cifar10", seed=s) for m in ("swin", "t2t") for s in _SEEDS3
-                   for mask in (None, "gmm")]
-                + [_vit(kind, seed=s, **options) for kind, options in (("elm", {}), ("retnet", {"distance": "manhattan"}),
-                   ("retnet", {"distance": "euclidean"}), ("alibi2d", {}), ("relpos", {})) for s in _SEEDS3]
-            ),  # fmt: skip
+            _comparison_seeds_grid,
         ),
         Experiment(
             "datasize",
