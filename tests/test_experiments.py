@@ -1,5 +1,7 @@
 """The experiment registry and runner (quick preset, synthetic data) and the results helpers."""
 
+import dataclasses
+
 import pytest
 
 from gmmlib import stats as R
@@ -69,6 +71,29 @@ def test_registry_has_the_papers_experiments_with_valid_configs():
     paper = EXPERIMENTS["headline-paper"].configs("paper")
     assert {c.key() for c in paper} == {c.key() for c in EXPERIMENTS["headline"].configs("paper") if c.seed == 0}
     assert [c.mask for c in paper] == [None, "gmm"] and {c.pool for c in paper} == {"gap"}
+
+
+def test_every_comparison_the_verdict_reads_on_cifar10_has_three_paired_seeds():
+    # the verdict reads each comparison once, from the first experiment that lists it: once every grid is run,
+    # no row the book reads rests on fewer than 3 seeds with both arms (exp3's data sets are not on this machine;
+    # the paper preset's runs are their own rows)
+    first: dict = {}
+    for name in standard.VERDICT_EXPERIMENTS:
+        if name == "headline-paper":
+            continue
+        configs = [dataclasses.asdict(c) for c in EXPERIMENTS[name].configs("cpu") if c.dataset == "cifar10"]
+        arms = ("mask", "mask_options", "seed")
+        for c in configs:
+            label = R.label(c)
+            if not c["mask"] or label in first:
+                continue
+            masked_seeds = {m["seed"] for m in configs if R.label(m) == label}
+            backbone = {k: v for k, v in c.items() if k not in arms}
+            paired = {b["seed"] for b in configs if not b["mask"] and all(b[k] == v for k, v in backbone.items())}
+            first[label] = (name, len(masked_seeds & paired))
+    assert {label: where for label, where in first.items() if where[1] < 3} == {}
+    for label in ("GMM-Swin", "GMM-T2T", "GMM-ViT (CLS)", "ELM-ViT (GAP)", "RetNet-ViT (causal, GAP)"):
+        assert first[label][0] == "comparison-seeds", label
 
 
 @pytest.mark.parametrize(

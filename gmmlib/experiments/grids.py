@@ -117,8 +117,8 @@ def _comparison_seeds_grid() -> List[Dict[str, Any]]:
         for s in _SEEDS3
         for mask in (None, "gmm")
     ]
-    priors = (("elm", {}), ("retnet", {"distance": "manhattan"}), ("retnet", {"distance": "euclidean"}))
-    priors += (("alibi2d", {}), ("relpos", {}))
+    decays = [("retnet", {"distance": d, **r}) for r in ({}, {"rates": "retnet"}) for d in ("manhattan", "euclidean")]
+    priors = [("elm", {}), *decays, ("retnet", {"distance": "causal"}), ("alibi2d", {}), ("relpos", {})]
     return pooled + families + [_vit(kind, seed=s, **options) for kind, options in priors for s in _SEEDS3]
 
 
@@ -239,7 +239,8 @@ EXPERIMENTS: Dict[str, Experiment] = {
         Experiment(
             "comparison-seeds",
             "Every comparison the book read from one seed, on 3 paired seeds (batched data path): GMM in Swin, T2T "
-            "and the CLS-pooled ViT; ELM, RMT's Manhattan and Euclidean decays, 2-D ALiBi and the relative bias",
+            "and the CLS-pooled ViT; ELM, the 2-D decays with RMT's and RetNet's rates, RetNet's causal decay, 2-D "
+            "ALiBi and the relative bias",
             # the GAP ViT, ELM, RMT's Manhattan decay and ALiBi-2D runs are datasize's at 50,000 images (same keys)
             _comparison_seeds_grid,
         ),
