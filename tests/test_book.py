@@ -46,6 +46,24 @@ def test_config_is_a_jupyter_book_1_config():
     assert CONFIG["sphinx"]["config"]["nb_execution_raise_on_error"] is True
 
 
+def test_generated_markdown_renders_as_myst_so_its_math_renders():
+    # The chapters' generated answers print $\alpha$ and the like; myst-nb's default (commonmark)
+    # would show the TeX raw.
+    assert CONFIG["sphinx"]["config"]["nb_render_markdown_format"] == "myst"
+
+
+def test_every_glossary_term_follows_an_empty_line():
+    """Sphinx warns (and -W fails the build) when a term follows its predecessor's definition directly."""
+    text = (ROOT / "book" / "glossary.md").read_text()
+    block = text.split("```{glossary}", 1)[1].split("```", 1)[0].splitlines()
+    terms = 0
+    for before, line in zip(block, block[1:]):
+        if line.strip() and not line.startswith((" ", ":")):
+            terms += 1
+            assert not before.startswith(" "), f"glossary term {line!r} needs an empty line before it"
+    assert terms >= 20
+
+
 def test_repository_url_is_the_same_in_pyproject():
     urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
     assert urls["Repository"] == CONFIG["repository"]["url"]

@@ -120,6 +120,10 @@ def check(source: Path, status: int, log_path: Path) -> list[str]:
     if status != 0:
         problems.append(f"jupyter-book exited with status {status} (-W turns warnings into errors; see above)")
     text = log_path.read_text(errors="replace")
+    if status != 0:
+        # Name the warnings here too: a caller that keeps only the log's tail would lose them.
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+        problems += [f"  {line.strip()[:400]}" for line in plain.splitlines() if _SPHINX_PROBLEM.search(line)][:20]
     for marker in FAILURE_MARKERS:
         if marker in text:
             problems.append(f"the build log mentions {marker!r}")
@@ -133,6 +137,8 @@ def check(source: Path, status: int, log_path: Path) -> list[str]:
     problems += page_problems(html, [f"{doc}.html" for doc in toc_files(source)], machine_paths(source))
     return problems
 
+
+_SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
 
 # A cell output that reports a warning (myst-nb renders stderr as "output stderr"; a warning
 # printed to stdout still names its class).
