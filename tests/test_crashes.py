@@ -259,18 +259,21 @@ def test_a_signal_stops_train_in_one_line_with_a_checkpoint_the_rerun_continues(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel", [1, 2])
-def test_sigterm_stops_a_run_in_one_line_and_the_same_command_completes_it(tmp_path, parallel):
-    """With ``--parallel`` the workers stop with the runner (none trains on, orphaned, into the work folder)."""
+@pytest.mark.parametrize(
+    "parallel, stop, status", [(1, "SIGTERM", 143), (2, "SIGTERM", 143), (1, "SIGINT", 130)], ids=["1", "2", "SIGINT"]
+)
+def test_a_signal_stops_a_run_in_one_line_and_the_same_command_completes_it(tmp_path, parallel, stop, status):
+    """SIGINT (Ctrl-C) and SIGTERM; with ``--parallel`` the workers stop with the runner (none trains on, orphaned,
+    into the work folder)."""
     command = ["run", "elm", "--results", tmp_path / "results", "--work-dir", tmp_path / "work"]
     command += ["--parallel", parallel]
     process = _gmmlib(tmp_path, *command)
     _after_an_epoch(process, tmp_path / "work")
     workers = _children(process.pid) if parallel > 1 else []
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, stop))
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 143 and err == (
-        f"gmmlib: stopped by SIGTERM: the runs in progress resume from their checkpoints in {tmp_path / 'work'} "
+    assert process.returncode == status and err == (
+        f"gmmlib: stopped by {stop}: the runs in progress resume from their checkpoints in {tmp_path / 'work'} "
         "when the same command runs again\n"
     ), err
     deadline = time.time() + 30

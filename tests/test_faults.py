@@ -516,3 +516,51 @@ def test_a_promote_beside_a_runner_staging_into_the_same_list_loses_no_key(tmp_p
     expected = {RunConfig(mask="elm", pool="gap", preset="cpu", seed=s).key() for s in range(60)}
     assert set(staging.experiment("elm")) == expected, f"lost: {sorted(expected - set(staging.experiment('elm')))}"
     assert all(staging.get(k) is not None for k in expected)
+
+
+# ---- `gmmlib run` itself against a full disk and a read-only results folder ------------------------------------
+_SYNTHETIC_QUICK = ["--preset", "quick", "--dataset", "synthetic", "--no-progress"]
+
+
+def _run_elm(capsys, results: Path, work: Path):
+    return _cli(capsys, "run", "elm", *_SYNTHETIC_QUICK, "--results", results, "--work-dir", work)
+
+
+def test_a_full_disk_at_a_runs_record_stops_gmmlib_run_in_one_line_and_the_same_command_completes_it(
+    tmp_path, capsys, disk_full, monkeypatch
+):
+    from gmmlib.experiments import EXPERIMENTS
+
+    store = Store(tmp_path / "results")
+    store.put(fake_record(BASE))
+    store.add("elm", [BASE.key()])
+    before = _files(store.root)
+    grid = [c.key() for c in EXPERIMENTS["elm"].configs("quick", "synthetic")]
+    disk_full(only=f"{grid[0]}.json")  # the record of the grid's first run cannot be written
+    rc, _, err = _run_elm(capsys, store.root, tmp_path / "work")
+    assert rc == 2 and len(err) == 1, err
+    assert "No space left on device" in err[0] and str(store.records_dir) in err[0], err
+    after = _files(store.root)
+    assert {k: v for k, v in after.items() if k in before} == before  # what was there is byte-identical
+    assert grid[0] not in Store(store.root).keys()
+    monkeypatch.undo()  # room again
+    rc, _, err = _run_elm(capsys, store.root, tmp_path / "work")
+    assert rc == 0, err
+    assert set(grid) <= set(Store(store.root).experiment("elm")) and BASE.key() in Store(store.root).experiment("elm")
+
+
+def test_gmmlib_run_into_a_read_only_results_folder_fails_in_one_line_before_training(tmp_path, capsys):
+    store = Store(tmp_path / "results")
+    store.put(fake_record(BASE))
+    before = _files(store.root)
+    folders = [store.root, store.records_dir]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        rc, _, err = _run_elm(capsys, store.root, tmp_path / "work")
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert rc == 2 and len(err) == 1 and "read-only" in err[0] and str(store.root) in err[0], err
+    assert not (tmp_path / "work").exists()  # refused before any training
+    assert _files(store.root) == before
