@@ -1,5 +1,6 @@
 """Browser check of the built book: every page of the table of contents opens in headless Chromium
-with no JavaScript error, no broken image, no failed request and all math rendered.
+with no JavaScript error, no broken image, no failed request, all math rendered and every table within
+the column (none whose last columns a reader reaches only by scrolling).
 
 The HTML comes from the QUICK-mode notebooks that nbmake just executed: `make test` stages a copy
 of the book in test-artifacts/quick-book, runs nbmake there with --overwrite, and then this test builds
@@ -196,6 +197,12 @@ return {
   mathErrors: document.querySelectorAll('mjx-merror').length,
   rawTex: (text.match(/\\\(|\\\[|\$\$|(^|[\s(])\$[^$\s][^$\n]*\$/g) || []).slice(0, 5),
   tracebacks: document.querySelectorAll('.output.traceback, .output.error').length,
+  // a table whose right edge runs past the column (or past the output area that scrolls it): its last columns hidden
+  wideTables: Array.from(document.querySelectorAll('article table')).filter(t => {
+    let box = t.parentElement;
+    while (box && box.tagName !== 'ARTICLE' && !['auto', 'scroll', 'hidden'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
+    return t.getBoundingClientRect().right > (box || t.parentElement).getBoundingClientRect().right + 1;
+  }).map(t => Array.from(t.querySelectorAll('th')).map(e => e.textContent.trim()).filter(x => x).slice(0, 6).join(' | ')),
   navLinks: Array.from(document.querySelectorAll('nav.bd-docs-nav a.reference.internal')).map(a => a.href),
   scrollHeight: document.documentElement.scrollHeight,
 };
@@ -225,6 +232,7 @@ def test_every_page_renders_in_chromium(html, server, driver):
             ("brokenImages", "broken images"),
             ("unrenderedMath", "math not rendered"),
             ("rawTex", "raw TeX in the text"),
+            ("wideTables", "tables wider than the column (their last columns only by scrolling)"),
         ):
             if state[key]:
                 problems.append(f"{where}: {label}: {state[key]}")

@@ -7,11 +7,15 @@ JavaScript error (tests/test_book_html.py checks this in a browser).
   already been declared". Identical script entries are dropped here, keeping the first.
 * pydata-sphinx-theme logs "Got invalid theme mode" on a first visit when no default colour
   mode is set (sphinx-book-theme has no option for it); "auto" is what it falls back to anyway.
+* The book's own style sheet, ``book/_static/book.css`` (compact output tables that fit the column).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+STATIC = Path(__file__).resolve().parent.parent / "_static"
 
 
 def _key(script: Any) -> tuple:
@@ -39,6 +43,12 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
         context["default_mode"] = "auto"
 
 
+def _add_static(app, config) -> None:
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+
+
 def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("config-inited", _add_static)
+    app.add_css_file("book.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
