@@ -129,6 +129,31 @@ def test_the_comparison_table_pairs_each_size_with_its_own_baseline(tmp_path):
     assert table.loc["GMM-ViT (GAP)", "pairs"] == 2 and table.loc["GMM-ViT (GAP)", "gain"] == pytest.approx(-0.95)
 
 
+def test_the_tables_list_sizes_ascending_and_name_the_whole_split(tmp_path, monkeypatch):
+    """The grid trains its ends first (2,500, 50,000, then the middle); its table reads the sizes ascending, and
+    the book's table names the whole split's size, which the plain label leaves out."""
+    from gmmlib.book import tables
+    from gmmlib.stats.tables import compare
+
+    _store(tmp_path, _pairs(slope=0.0, noise=0.1, seeds=2))
+    labels = list(compare("datasize", tmp_path, "cpu")["label"])
+    assert labels[:2] == ["ViT (GAP, 2,500 images)", "GMM-ViT (GAP, 2,500 images)"]
+    sizes = [int(x.split(", ")[1].split(" images")[0].replace(",", "")) for x in labels if "images" in x]
+    assert sizes == sorted(sizes) and labels[-2:] == ["ViT (GAP)", "GMM-ViT (GAP)"]
+    shown = {}
+    monkeypatch.setattr("gmmlib.book.display._display", lambda styled, text: shown.setdefault("text", text))
+    tables.show_comparison("datasize", tmp_path, note_missing=False, columns=["seeds", "gain"])
+    assert "GMM-ViT (GAP, 50,000 images, the whole split)" in shown["text"]
+    shown.clear()
+    other = Store(tmp_path / "other")
+    for mask, top1 in ((None, 50.0), ("gmm", 51.0)):
+        record = fake_record(RunConfig(mask=mask, pool="gap", seed=0), top1=top1)
+        other.put(record)
+        other.add("headline", [record["key"]])
+    tables.show_comparison("headline", other.root, note_missing=False, columns=["seeds", "gain"])
+    assert "GMM-ViT (GAP)" in shown["text"] and "whole split" not in shown["text"]  # one size: labels as they were
+
+
 # ---- the chapter's readings: which folder, the answer, the standings, the rows the figures draw -------------
 
 

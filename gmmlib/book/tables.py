@@ -92,6 +92,24 @@ COMPARISON_COLUMNS = {
 }  # no speed: training logs reflect what else ran on the machine; speed comes from benchmarks/
 
 
+def _with_whole_split(name: str, experiment: str, preset: str) -> str:
+    """A row's label, naming the training-set size where the grid varies it and the run saw the whole split (the
+    label leaves the whole split out, so that such a run reads like any other experiment's run)."""
+    import dataclasses
+
+    from ..experiments.grids import get_experiment
+    from ..stats.tables import label
+
+    grid = get_experiment(experiment).configs(preset)
+    if len({c.train_size for c in grid}) < 2:
+        return name
+    whole = {label(dataclasses.asdict(c)): c.full_train_size() for c in grid if c.train_size == c.full_train_size()}
+    if name not in whole:
+        return name
+    size = f"{whole[name]:,} images, the whole split"
+    return f"{name[:-1]}, {size})" if name.endswith(")") else f"{name} ({size})"
+
+
 def show_comparison(
     experiment: str,
     results: Optional[str | os.PathLike] = None,
@@ -144,6 +162,7 @@ def show_comparison(
     import pandas as pd
 
     table = pd.DataFrame(rows).set_index("label")
+    table.index = [_with_whole_split(name, experiment, preset) for name in table.index]
     table["macs"] = table["macs"] / 1e6
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     several = bool((table["pairs"] > 1).any())  # else the column would say "one seed" on every row: left out

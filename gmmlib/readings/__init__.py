@@ -1,13 +1,15 @@
 """What the recorded runs say, as structured results and the sentences the chapters print: the headline
 (``headline``), the one standard every comparison is read by (``standard``), the ablations (``ablations``), the families and priors against the seed noise
 (``families``), the evidence table and caveats (``evidence``), what the masks learned (``learned``),
-the gains as the training set shrinks (``datasize``).
+the gains as the training set shrinks (``datasize``) and how scarce its smallest subset is for the model
+(``data_scarcity``).
 """
 
 from . import (
     ablations as _ablations,
     standard as _standard,
     datasize as _datasize,
+    data_scarcity as _data_scarcity,
     evidence as _evidence,
     families as _families,
     headline as _headline,
@@ -20,6 +22,7 @@ from .families import *  # noqa: F403  (each module's __all__ is its public API)
 from .evidence import *  # noqa: F403  (each module's __all__ is its public API)
 from .learned import *  # noqa: F403  (each module's __all__ is its public API)
 from .datasize import *  # noqa: F403  (each module's __all__ is its public API)
+from .data_scarcity import *  # noqa: F403  (each module's __all__ is its public API)
 from . import budget, cost, family_standing, gmm_init, speed  # noqa: F401  (chapters 1, 4, 7; book.readings.speed.…)
 from . import elm, paper_tables  # noqa: F401  (chapter 3: book.readings.elm.read_elm())
 
@@ -33,6 +36,7 @@ __all__ = list(
             *_evidence.__all__,
             *_learned.__all__,
             *_datasize.__all__,
+            *_data_scarcity.__all__,
         ]
     )
 )

@@ -369,12 +369,20 @@ def compare(experiment: str, results: Optional[str | Path] = None, preset: str =
     grid = get_experiment(experiment).configs(preset)
     datasets = list(dict.fromkeys(c.dataset for c in grid))
     labels = list(dict.fromkeys(label(dataclasses.asdict(c)) for c in grid))
+    # a grid over training-set sizes lists its sizes in the order they are trained; a table reads them ascending
+    sizes = {label(dataclasses.asdict(c)): c.train_size or math.inf for c in grid}
 
     def position(items: List[str], item: str) -> int:
         return items.index(item) if item in items else len(items)
 
     table = _summary_frame(all_runs).query("preset == @preset").to_dict("records")
-    table.sort(key=lambda r: (position(datasets, r["dataset"]), position(labels, r["label"])))
+    table.sort(
+        key=lambda r: (
+            position(datasets, r["dataset"]),
+            sizes.get(r["label"], math.inf),
+            position(labels, r["label"]),
+        )
+    )
     for row in table:
         same = (
             (df["model"] == row["model"])
