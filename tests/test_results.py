@@ -302,6 +302,7 @@ def test_power_summary_and_caveats_read_the_store(tmp_path):
     assert f"takes {seeds_needed(1.41, 0.5)} paired seeds" in text
     notes = evidence.caveats(tmp_path)
     assert "at the `cpu` preset" in notes and "No run at the paper's scale" in notes
+    assert "trained 8 epochs of one pass each, reaching" in notes
     assert "**Pairing.**" not in notes  # every masked run here was made under the paired init
     # a GMM run recorded before the paired init (its config has no init_scheme) is named; an ELM one is not
     _store_with(

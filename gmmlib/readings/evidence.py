@@ -226,6 +226,11 @@ def power_summary(results: Optional[str | Path] = None) -> str:
     return "\n".join(lines)
 
 
+def _epochs_text(epochs: int, passes: int) -> str:
+    """``8 epochs of one pass each``, ``100 epochs of 3 passes each``."""
+    return f"{epochs} epochs of " + ("one pass each" if passes == 1 else f"{passes} passes each")
+
+
 def caveats(results: Optional[str | Path] = None) -> str:
     """Markdown: the limits of our runs (scale, data, seeds, paper-scale runs, init scheme), from the records."""
     rows = comparisons(results)
@@ -239,8 +244,8 @@ def caveats(results: Optional[str | Path] = None) -> str:
         best = sum(r["best_top1"] for r in records) / len(records)
         lines.append(
             f"* **Scale.** The comparisons run at the `{preset}` preset: a {arch.get('depth')}-layer, "
-            f"{arch.get('dim')}-wide ViT trained {values['epochs']} epochs of {values['passes_per_epoch']} "
-            f"pass(es), reaching about {best:.0f} % top-1 against the paper's {vit} %. A mask may matter more or less "
+            f"{arch.get('dim')}-wide ViT trained {_epochs_text(values['epochs'], values['passes_per_epoch'])}, "
+            f"reaching about {best:.0f} % top-1 against the paper's {vit} %. A mask may matter more or less "
             "to such small, briefly trained models than to the paper's: these runs cannot say which."
         )
         notes = sorted({r["data_source"].get("note") or r["data_source"]["kind"] for r in records})
