@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_report)
 
     e = sub.add_parser("env", help="the run plan of this machine (or of --gpu), its data and output folders")
-    e.add_argument("--gpu", default=None, choices=list(GPUS), help="print the plan this GPU would get")
+    e.add_argument("--gpu", default=None, type=str.upper, choices=list(GPUS), help="print the plan this GPU would get")
     e.add_argument("--torch", default=None, metavar="VERSION", help="plan for this torch release")
     e.add_argument("--preset", default="paper", choices=list(PRESETS))
     e.add_argument("--data", default=None, help="data root (default: $GMMLIB_DATA)")

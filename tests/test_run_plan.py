@@ -318,6 +318,7 @@ def test_env_prints_this_machines_plan_and_any_gpus(capsys, tmp_path, monkeypatc
     assert any(line.startswith("data: cifar10: missing") for line in here)
     t4 = _env(capsys, "--gpu", "T4")
     assert {"precision: float16", "compile: no", "grad scaler: yes", "capability: 7.5"} <= set(t4)
+    assert _env(capsys, "--gpu", "t4") == t4  # as a Colab user types it
     h100 = _env(capsys, "--gpu", "H100")
     assert {"precision: bfloat16", "compile: yes", "cuda graphs: yes", "attention: flex"} <= set(h100)
     assert "compile: no" in _env(capsys, "--gpu", "H100", "--torch", "2.5.1")
