@@ -4,7 +4,7 @@ whose accuracy and training loss are set, so the answer is known."""
 import pytest
 from test_store import fake_record
 
-from gmmlib.readings.data_scarcity import CLOSER_FIT, scarcity_text, unmasked_by_size
+from gmmlib.readings.data_scarcity import CLOSER_FIT, scarcity_summary, scarcity_text, unmasked_by_size
 from gmmlib.training.config import RunConfig
 
 
@@ -47,3 +47,12 @@ def test_the_text_says_hardly_more_closely_below_the_threshold_and_more_closely_
 def test_with_fewer_than_two_sizes_nothing_is_read():
     assert "not read" in scarcity_text(unmasked_by_size(_records({2_500: 1.9}, {2_500: 48.0})))
     assert "not read" in scarcity_text([])
+
+
+def test_the_answers_sentence_gives_the_cost_of_the_cut_and_the_regime():
+    mild = scarcity_summary(unmasked_by_size(_records({50_000: 2.0, 2_500: 1.96}, {50_000: 50.0, 2_500: 49.0})))
+    assert mild.startswith("For scale: over the 20-fold cut from 50,000 to 2,500 images")
+    assert "loses 1.00 points of top-1" in mild and "hardly more closely" in mild and "only mildly scarce" in mild
+    scarce = scarcity_summary(unmasked_by_size(_records({50_000: 2.0, 2_500: 1.5}, {50_000: 50.0, 2_500: 40.0})))
+    assert "(training loss 25 % lower)" in scarce and "scarce at the small end" in scarce
+    assert scarcity_summary(unmasked_by_size(_records({2_500: 1.9}, {2_500: 48.0}))) == ""

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence
 
-__all__ = ["SizeRow", "unmasked_by_size", "scarcity_text", "CLOSER_FIT"]
+__all__ = ["SizeRow", "unmasked_by_size", "scarcity_text", "scarcity_summary", "CLOSER_FIT"]
 
 CLOSER_FIT = 0.10
 """The relative drop in final training loss, smallest size against the largest, from which the text says the ViT
@@ -73,14 +73,33 @@ def unmasked_by_size(records: Sequence[Mapping[str, Any]], preset: str = "cpu") 
     return rows
 
 
+def _ends(rows: Sequence[SizeRow]) -> tuple:
+    """The smallest and largest sizes, the top-1 the cut costs, and how much lower the training loss is (a fraction)."""
+    small, large = rows[0], rows[-1]
+    return small, large, large.test_top1 - small.test_top1, (large.train_loss - small.train_loss) / large.train_loss
+
+
+def scarcity_summary(rows: Sequence[SizeRow]) -> str:
+    """One sentence for a chapter's answer: what the cut costs the unmasked ViT and how scarce that makes the data
+    (empty with fewer than two sizes)."""
+    if len(rows) < 2:
+        return ""
+    small, large, drop, fit = _ends(rows)
+    how = "hardly more closely" if fit < CLOSER_FIT else "more closely"
+    regime = "only mildly scarce" if fit < CLOSER_FIT else "scarce at the small end"
+    return (
+        f"For scale: over the {large.size / small.size:.0f}-fold cut from {large.size:,} to {small.size:,} images, the "
+        f"unmasked ViT loses {drop:.2f} points of top-1 and fits its smallest subset {how} (training loss "
+        f"{100 * fit:.0f} % lower), so for this model the data are {regime}."
+    )
+
+
 def scarcity_text(rows: Sequence[SizeRow]) -> str:
     """One Markdown paragraph: how much the smallest subset costs the unmasked ViT, and whether it fits those
     images more closely (its final training loss at least :data:`CLOSER_FIT` lower than at the largest size)."""
     if len(rows) < 2:
         return "Fewer than two sizes of the unmasked ViT are recorded yet: how scarce the data are is not read."
-    small, large = rows[0], rows[-1]
-    drop = large.test_top1 - small.test_top1
-    fit = (large.train_loss - small.train_loss) / large.train_loss
+    small, large, drop, fit = _ends(rows)
     model = f"the {small.params:,}-parameter ViT" if small.params else "the ViT"
     text = (
         f"**How scarce the data are for this model.** From {large.size:,} to {small.size:,} images, a "
