@@ -32,6 +32,9 @@ def test_each_size_reads_the_unmasked_vit_only_averaged_over_its_seeds():
     # fake records have two epochs: each of 2,500 images is seen 20 times as often as each of 50,000
     assert small.passes == pytest.approx(40.0) and large.passes == pytest.approx(2.0)
     assert small.params == 1000
+    # the passes follow from the whole split's steps, not from the largest size recorded so far
+    partial = unmasked_by_size(_records({10_000: 2.0, 2_500: 1.9}, {10_000: 50.0, 2_500: 48.0}))
+    assert [r.passes for r in partial] == pytest.approx([40.0, 10.0])
     assert unmasked_by_size([r for r in records if r["config"]["preset"] == "paper"]) == []
 
 

@@ -55,18 +55,21 @@ def unmasked_by_size(records: Sequence[Mapping[str, Any]], preset: str = "cpu") 
             by_size.setdefault(int(c["train_size"]), []).append(r)
     if not by_size:
         return []
-    largest = max(by_size)
+    from ..training.config import RunConfig
+
     rows = []
     for size, runs in sorted(by_size.items()):
-        epochs = len(runs[0]["history"])
+        c = runs[0]["config"]
+        whole = RunConfig(model=c["model"], dataset=c["dataset"], preset=c["preset"]).full_train_size()
+        epochs = len(runs[0]["history"]) * c.get("preset_values", {}).get("passes_per_epoch", 1)
         rows.append(
             SizeRow(
                 size=size,
                 seeds=len(runs),
                 test_top1=statistics.fmean(r["best_top1"] for r in runs),
                 train_loss=statistics.fmean(r["history"][-1]["train_loss"] for r in runs),
-                # the steps of the largest set's epochs, spread over this subset
-                passes=epochs * largest / size,
+                # every size takes the whole split's steps, spread over this subset
+                passes=epochs * whole / size,
                 params=int(runs[0].get("cost", {}).get("params", 0)),
             )
         )
