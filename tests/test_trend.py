@@ -222,6 +222,9 @@ def test_the_answer_reads_the_pre_stated_test_once_every_seed_is_complete(tmp_pa
     low, high = r.trend.interval
     if slope < 0:  # a growing gain is read per halving of the data: the interval's ends, negated
         assert f"between {-high:.2f} and {-low:.2f} points" in text
+    if slope == 0:  # no trend: what the interval rules out, in the thesis's direction first
+        assert f"grows by more than {-low:.2f} points for each halving of the data" in text
+        assert f"shrinks by more than {high:.2f}" in text and f"grows by more than {-low:.2f} points" in r.text
 
 
 def test_an_answer_before_two_sizes_have_runs(tmp_path):

@@ -111,7 +111,8 @@ def _trend_text(t: Trend, what: str, planned: Optional[int] = None) -> str:
         f"{t.slope:+.2f} points per doubling of the data, 95 % interval {interval_text(low, high)} over "
         f"{len(t.seeds)} seeds: **{t.reading}**"
         + (
-            f"; slopes beyond {max(abs(low), abs(high)):.2f} points per doubling either way are ruled out."
+            f"; ruled out are a gain that grows by more than {-low:.2f} points for each halving of the data (the "
+            f"direction the paper's argument predicts) and one that shrinks by more than {high:.2f}."
             if t.reading == "no trend shown"
             else "."
         )
@@ -410,7 +411,9 @@ def datasize_meaning(reading: DatasizeReading) -> str:
         body = (
             "The runs do not show what the thesis predicts: the GMM's gain does not measurably change with the "
             f"amount of data. That is not evidence that it cannot: slopes between {low:+.2f} and {high:+.2f} points "
-            "per doubling remain possible, and larger ones either way are ruled out."
+            "per doubling remain possible. What the interval rules out is a gain that grows by more than "
+            f"{-low:.2f} points for each halving of the data, in the direction the thesis predicts, or shrinks by "
+            f"more than {high:.2f}."
         )
     return body + scale
 
