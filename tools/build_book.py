@@ -117,10 +117,9 @@ def build(source: Path, execute: str | None, log_path: Path, every_page: bool = 
 def check(source: Path, status: int, log_path: Path) -> list[str]:
     """Problems found after a build (empty when it is clean)."""
     problems = []
-    if status != 0:
-        problems.append(f"jupyter-book exited with status {status} (-W turns warnings into errors; see above)")
     text = log_path.read_text(errors="replace")
     if status != 0:
+        problems.append(f"jupyter-book exited with status {status} (-W turns warnings into errors; see above)")
         # Name the warnings here too: a caller that keeps only the log's tail would lose them.
         plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
         problems += [f"  {line.strip()[:400]}" for line in plain.splitlines() if _SPHINX_PROBLEM.search(line)][:20]

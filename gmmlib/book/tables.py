@@ -8,7 +8,7 @@ standard (:mod:`gmmlib.readings.standard`: pooled intervals where a grid shares 
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from ..stats.inference import interval_text
 from ..stats.tables import preset_of
@@ -92,9 +92,9 @@ COMPARISON_COLUMNS = {
 }  # no speed: training logs reflect what else ran on the machine; speed comes from benchmarks/
 
 
-def _with_whole_split(name: str, experiment: str, preset: str) -> str:
-    """A row's label, naming the training-set size where the grid varies it and the run saw the whole split (the
-    label leaves the whole split out, so that such a run reads like any other experiment's run)."""
+def _whole_split_names(experiment: str, preset: str) -> Dict[str, str]:
+    """Where the grid varies the training-set size: each whole-split run's label, and that label naming the size
+    (the label leaves the whole split out, so that such a run reads like any other experiment's run)."""
     import dataclasses
 
     from ..experiments.grids import get_experiment
@@ -102,12 +102,13 @@ def _with_whole_split(name: str, experiment: str, preset: str) -> str:
 
     grid = get_experiment(experiment).configs(preset)
     if len({c.train_size for c in grid}) < 2:
-        return name
-    whole = {label(dataclasses.asdict(c)): c.full_train_size() for c in grid if c.train_size == c.full_train_size()}
-    if name not in whole:
-        return name
-    size = f"{whole[name]:,} images, the whole split"
-    return f"{name[:-1]}, {size})" if name.endswith(")") else f"{name} ({size})"
+        return {}
+    names = {}
+    for c in grid:
+        if c.train_size == c.full_train_size():
+            name, size = label(dataclasses.asdict(c)), f"{c.full_train_size():,} images, the whole split"
+            names[name] = f"{name[:-1]}, {size})" if name.endswith(")") else f"{name} ({size})"
+    return names
 
 
 def show_comparison(
@@ -162,7 +163,8 @@ def show_comparison(
     import pandas as pd
 
     table = pd.DataFrame(rows).set_index("label")
-    table.index = [_with_whole_split(name, experiment, preset) for name in table.index]
+    renamed = _whole_split_names(experiment, preset)  # one grid walk per table, not per row
+    table.index = [renamed.get(name, name) for name in table.index]
     table["macs"] = table["macs"] / 1e6
     table["dataset"] = [DATASET_NAMES.get(d, d) for d in table["dataset"]]
     several = bool((table["pairs"] > 1).any())  # else the column would say "one seed" on every row: left out
