@@ -5,7 +5,7 @@ import pytest
 from test_store import fake_record
 
 from gmmlib.readings.ablations import Ablation, paper_kernels, what_the_ablations_show
-from gmmlib.readings.families import pooling_reading
+from gmmlib.readings.families import pooling_reading, pooling_table
 from gmmlib.stats import DATASET_NAMES, paper
 from gmmlib.store.records import Store
 from gmmlib.training.config import RunConfig
@@ -74,7 +74,7 @@ def test_the_pooling_confound_splits_into_its_four_contrasts():
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        assert pooling_reading(tmp) == ""
+        assert pooling_reading(tmp) == "" and pooling_table(tmp) is None
         cells = {("cls", None): 50.0, ("cls", "gmm"): 50.2, ("gap", None): 50.3, ("gap", "gmm"): 50.6}
         _pooling_store(tmp, cells)
         text = pooling_reading(tmp)
@@ -108,3 +108,33 @@ def test_a_pooling_grid_with_seeds_reads_each_contrast_with_its_interval(tmp_pat
     low, high = t_interval([0.2, 0.6, 0.4])
     assert f"the mask with CLS on both sides +0.40 [{low:+.2f}, {high:+.2f}]" in text
     assert "one seed" not in text
+
+
+def test_the_pooling_confound_is_read_on_the_grid_with_the_most_seeds_and_names_it(tmp_path):
+    """The one-seed pooling grid and comparison-seeds' three seeds of the same four cells (batched data path,
+    beside ELM runs that are no pooling cell): the reading takes the seeds, says whose runs they are and where
+    they trained; with one seed each, the pooling grid is read, as before."""
+    from gmmlib.stats.inference import t_interval
+
+    _pooling_store(tmp_path, {("cls", None): 50.0, ("cls", "gmm"): 50.2, ("gap", None): 50.3, ("gap", "gmm"): 50.6})
+    store = Store(tmp_path)
+    for seed, lift in enumerate((0.2, 0.6, 0.4)):
+        cells = {("cls", None): 50.0, ("cls", "gmm"): 50.0 + lift, ("gap", None): 50.0, ("gap", "gmm"): 50.0,
+                 ("gap", "elm"): 60.0}  # fmt: skip
+        for (pool, mask), top1 in cells.items():
+            record = fake_record(RunConfig(mask=mask, pool=pool, seed=seed), top1=top1)
+            store.put(record)
+            store.add("comparison-seeds", [record["key"]])
+    text = pooling_reading(tmp_path)
+    low, high = t_interval([0.2, 0.6, 0.4])
+    assert text.startswith("Paired by seed (cpu preset; the `comparison-seeds` grid's runs, trained on cpu, batched):")
+    assert f"the mask with CLS on both sides +0.40 [{low:+.2f}, {high:+.2f}]" in text and "one seed" not in text
+    assert "the mask with GAP on both sides +0.00" in text  # the ELM runs are not read as GMM cells
+    table = pooling_table(tmp_path)  # the cells the reading reads, means over their seeds
+    assert table.index.name == "pool (`comparison-seeds`, 3 seeds per cell)"
+    assert table.loc["CLS", "GMM"] == pytest.approx(50.4) and table.loc["GAP", "no mask"] == pytest.approx(50.0)
+    # with as few seeds in comparison-seeds as in the pooling grid, the pooling grid is read
+    for seed in (1, 2):
+        store.add("comparison-seeds", [], drop=[RunConfig(mask="gmm", pool="cls", seed=seed).key()])
+    assert pooling_reading(tmp_path).startswith("Paired by seed (cpu preset): the official-style comparison")
+    assert pooling_table(tmp_path).loc["CLS", "GMM"] == pytest.approx(50.2)

@@ -141,7 +141,7 @@ def test_elm_structure_reading_locality_stripes_and_self_inhibition():
     assert "in `blocks.1` the key alone explains 60% (the columns of one colour" in text
     assert (
         "**No self-inhibition: in no layer does the diagonal lie clearly below the rest.**" in text
-        and "(seed 0, `cpu` preset: 8 epochs of 1 pass)" in text
+        and "(seed 0, `cpu` preset: 8 epochs of one pass each) against the paper's 100 epochs of 3 passes each" in text
     )
     local = elm_structure_reading({"blocks.0": _structure(0.6, diagonal=-1.5)}, RUN)
     assert local.startswith("**Partly local: the distance between two patches explains up to 60%")
@@ -168,3 +168,7 @@ def test_elm_gain_is_read_by_the_books_one_standard():
     zero = elm_gain_reading({**row, "low": -0.2, "standing": "includes zero"}, 0.74)
     assert zero.startswith("**No gain shown") and "[-0.20, +1.20] includes zero" in zero
     assert "paper publishes no ELM accuracy" in zero and "seed noise" not in zero  # an interval, not the noise
+    elsewhere = elm_gain_reading({**row, "standing": "includes zero", "low": -0.2, "experiment": "comparison-seeds",
+                                  "hardware": "cpu, batched"}, 0.74)  # fmt: skip
+    assert "These seeds are the `comparison-seeds` grid's (trained on cpu, batched); the table above" in elsewhere
+    assert "grid's (trained" not in zero  # the elm grid's own seeds need no note

@@ -228,7 +228,7 @@ def test_comparisons_lists_each_comparison_once_with_its_interval_and_the_papers
     table = evidence.table(tmp_path)
     low, high = t_interval([-0.5, 0.5, 0.3])
     assert table.loc["GMM-ViT (GAP)"].tolist() == [
-        "headline", "cifar10", "cpu", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+0.10", "includes zero", "+1.41 (main table)"
+        "headline", "cifar10", "cpu", "cpu, batched", 3, "+0.10", f"[{low:+.2f}, {high:+.2f}]", "+0.10", "includes zero", "+1.41 (main table)"
     ]  # fmt: skip
     assert (head["paper_source"], k2["paper_source"]) == ("main table", "K ablation")  # each from its own baseline
     assert table.loc["GMM-ViT (K=2, GAP)", "paper's gain"] == "+0.59 (K ablation)"
@@ -287,6 +287,23 @@ def test_families_with_seeds_read_each_interval_and_take_the_place_of_the_one_se
     rows = {r["label"]: r for r in evidence.comparisons(tmp_path)}
     assert rows["GMM-PiT"]["experiment"] == "exp1-seeds" and rows["GMM-PiT"]["seeds"] == 3
     assert rows["GMM-CaiT"]["experiment"] == "exp1-seeds" and rows["GMM-PiT"]["gain"] == pytest.approx(-2.5)
+    # a family that comparison-seeds reruns on seeds: its own bullet, where no first seed chose it
+    assert findings.families_rerun(tmp_path) == ""
+    swin = [(RunConfig(model="swin", mask=m, seed=s), 50.0 + (0.3 + s / 10 if m else 0)) for s in range(3)
+            for m in (None, "gmm")]  # fmt: skip
+    _store_with(tmp_path, "comparison-seeds", swin)
+    Store(tmp_path).add("exp1", [c.key() for c, _ in swin if c.seed == 0])
+    rerun = findings.families_rerun(tmp_path)
+    low, high = stats.t_interval([0.3, 0.4, 0.5])
+    assert rerun.startswith(
+        "* **On seeds, every other family** (`comparison-seeds`, cpu preset, trained on cpu, batched"
+    )
+    assert f"GMM-Swin +0.40 [{low:+.2f}, {high:+.2f}] (3 seeds): " in rerun and "GMM-PiT" not in rerun
+    lines = findings.verdict(tmp_path).lines
+    assert lines[lines.index(findings.families_with_seeds(tmp_path)) + 1] == rerun  # after exp1-seeds' families
+    assert next(x for x in lines if x.startswith("* **The other families")).endswith(
+        "the bullets below read them on seeds."
+    )
 
 
 def test_power_summary_and_caveats_read_the_store(tmp_path):
@@ -326,8 +343,9 @@ def test_a_comparison_that_pairs_runs_of_two_kinds_of_hardware_is_flagged(tmp_pa
     table = results.compare("headline", tmp_path)
     assert set(table["hardware"]) == {"cpu, batched"} and not table["mixed_hardware"].any()
     assert list(zip(table["label"], table["mask"])) == [("ViT (GAP)", "none"), ("GMM-ViT (GAP)", "gmm")]
-    assert "* **Hardware.** Every comparison trained on one kind of hardware: cpu, batched." in evidence.caveats(
-        tmp_path
+    assert (
+        "trained on one kind of hardware and data path throughout, its arms and seeds alike: cpu, batched."
+        in evidence.caveats(tmp_path)
     )
     gpu = fake_record(RunConfig(mask="gmm", pool="gap", seed=7), data_pipeline="gpu")
     gpu["hardware"] = {**gpu["hardware"], "device": "cuda:0", "gpu": "H200"}
@@ -688,9 +706,16 @@ def test_the_answer_reads_every_comparison_by_one_rule_and_names_the_untested_sc
     _store_with(tmp_path, "elm", [(RunConfig(pool="gap"), 50.0), (RunConfig(mask="elm", pool="gap"), 51.0)])
     text = evidence.answer(tmp_path)
     assert "Of the 2 comparisons recorded (cpu preset), 1 has seeds enough for an interval" in text
-    assert "None holds after Holm's correction over all 1." in text and "1 rest on one seed each" in text
+    assert (
+        "None holds after Holm's correction over all 1." in text
+        and "1 includes zero, and 1 rests on one seed and is not read." in text
+    )
     assert "gains +0.10 points" in text and "no effect shown either way" in text
     assert "Nothing has been run at the paper's scale yet" in text
+    _store_with(
+        tmp_path, "elm", [(RunConfig(pool="gap", seed=1), 50.0), (RunConfig(mask="elm", pool="gap", seed=1), 50.5)]
+    )
+    assert "2 include zero." in evidence.answer(tmp_path)  # no one-seed comparison left: none named
 
 
 def test_a_chapters_answer_groups_its_comparisons_by_the_one_rule(tmp_path):
@@ -713,3 +738,58 @@ def test_a_chapters_answer_groups_its_comparisons_by_the_one_rule(tmp_path):
     assert "no comparison of `exp3` is recorded yet" in evidence.answer_for(["exp3"], tmp_path)
     with pytest.raises(ValueError, match=r"\['exp9'\] are not experiments the book reads"):
         evidence.answer_for(["exp9"], tmp_path)
+
+
+def test_a_one_seed_comparison_rerun_on_seeds_elsewhere_is_read_there_by_every_reader(tmp_path, capsys):
+    """comparison-seeds reruns retnet's one-seed comparison on three seeds (batched data path): the book reads it
+    once, on those seeds; the chapter that reads `retnet` still answers with it (naming where it is read), its
+    table says so under the rows, and the report names where each comparison's runs trained."""
+    from gmmlib import book
+    from gmmlib.readings import evidence
+    from gmmlib.readings import families as one_seed
+    from gmmlib.readings.standard import comparisons, rows_for
+    from gmmlib.training.config import RunConfig
+
+    decay = dict(mask="retnet", pool="gap", mask_options={"distance": "manhattan"})
+    _store_with(tmp_path, "retnet", [(RunConfig(pool="gap", data_path="workers"), 50.0),
+                                     (RunConfig(**decay, data_path="workers"), 51.0)])  # fmt: skip
+    gains = (0.2, 0.6, 0.4)
+    runs = [(RunConfig(pool="gap", seed=s), 50.0) for s in range(3)]
+    runs += [(RunConfig(**decay, seed=s), 50.0 + g) for s, g in enumerate(gains)]
+    _store_with(tmp_path, "comparison-seeds", runs)
+
+    rows = comparisons(tmp_path)
+    (row,) = [r for r in rows if r["mask"] == "retnet"]
+    assert (row["experiment"], row["seeds"], row["experiments"]) == (
+        "comparison-seeds",
+        3,
+        ["comparison-seeds", "retnet"],
+    )
+    assert rows_for(["retnet"], rows) == [row] and rows_for(["beyond"], rows) == []
+    low, high = stats.t_interval(list(gains))
+    text = evidence.answer_for(["retnet"], tmp_path)
+    assert f"RetNet-ViT (manhattan, GAP) +0.40 [{low:+.2f}, {high:+.2f}] (3 seeds, `comparison-seeds`)" in text
+    assert "One seed" not in text
+    # the chapter's own table keeps its one seed, and the line under it gives the reading on three
+    capsys.readouterr()
+    book.show_comparison("retnet", tmp_path, note_missing=False, columns=["seeds", "gain", "reading"])
+    shown = capsys.readouterr().out
+    assert (
+        "one seed" in shown
+        and (
+            f"**Read on more seeds elsewhere** (the book's one rule): RetNet-ViT (manhattan, GAP): +0.40 "
+            f"[{low:+.2f}, {high:+.2f}] over 3 seeds of `comparison-seeds` (cpu, batched), {row['standing']}."
+        )
+        in shown
+    )
+    book.show_comparison("comparison-seeds", tmp_path, note_missing=False, columns=["seeds", "gain"])
+    assert "elsewhere" not in capsys.readouterr().out  # read where it is shown: no line
+    assert evidence.table(rows=rows).loc["RetNet-ViT (manhattan, GAP)", "trained on"] == "cpu, batched"
+    # chapter 10's one-seed reading against the noise says its draws are replaced, and sums up the seeded reading
+    _noise_of_one_gain(tmp_path)
+    noise = one_seed.gains_against_noise(["retnet"], tmp_path)
+    assert noise.one_seed and noise.seeded == ["RetNet-ViT (manhattan, GAP)"]
+    assert noise.text.endswith("1 of these 1 comparisons is read on more seeds under its table above; those "
+                               "readings, not these draws, are the chapter's.")  # fmt: skip
+    assert noise.summary == "* " + evidence.answer_for(["retnet"], tmp_path)
+    assert "* **Seeds.** Every one of the 2 comparisons has 3 paired seeds or more" in evidence.caveats(tmp_path)

@@ -8,7 +8,7 @@ standard (:mod:`gmmlib.readings.standard`: pooled intervals where a grid shares 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ..stats.inference import interval_text
 from ..stats.tables import preset_of
@@ -125,7 +125,9 @@ def show_comparison(
     unless ``note_missing`` is false (when the page lists them another way). A gain over several
     seeds comes with its 95 % t-interval (pooled over the grid's settings where they share a noise scale) and every
     gain with its reading by the book's one rule (:func:`gmmlib.readings.standing`: "one seed", "includes zero",
-    "a lead", "holds after correction"). Speed is not shown: it comes from benchmarks/.
+    "a lead", "holds after correction"). A comparison that another experiment has on more seeds (``comparison-seeds``
+    reruns the one-seed ones) is read there, in a line under the table that names that experiment and where its runs
+    trained. Speed is not shown: it comes from benchmarks/.
 
     Args:
         experiment: a name in :data:`gmmlib.experiments.EXPERIMENTS`.
@@ -155,7 +157,8 @@ def show_comparison(
     pooled = {id(r): q for r, q in zip(masked, pool_noise(masked) if experiment in SHARED_NOISE else masked)}
     rows = [pooled.get(id(r), r) for r in rows]
     # the verdict's reading where the verdict lists this row under this experiment; else the same rule without Holm
-    read = {c["label"]: c["standing"] for c in comparisons(results) if c["experiment"] == experiment}
+    book_rows = [c for c in comparisons(results) if experiment in c["experiments"] and c["preset"] == preset]
+    read = {c["label"]: c["standing"] for c in book_rows if c["experiment"] == experiment}
     for r in rows:
         if r["mask"] != "none":
             low, high = r["gain_low"], r["gain_high"]
@@ -186,4 +189,20 @@ def show_comparison(
     from .display import _display
 
     _display(styled, shown.round(2).to_string())
+    # a comparison that another grid has on more seeds is read there: said under the table, with where it trained
+    pairs = {r["label"]: r["pairs"] for r in rows}
+    more = [c for c in book_rows if c["experiment"] != experiment and c["seeds"] > pairs.get(c["label"], 0)]
+    if more:
+        _show_markdown(
+            "**Read on more seeds elsewhere** (the book's one rule): " + "; ".join(_elsewhere(c) for c in more) + "."
+        )
     return preset
+
+
+def _elsewhere(row: Dict[str, Any]) -> str:
+    """One comparison read in another experiment: ``ELM-ViT (GAP): +0.40 [-0.20, +1.00] over 3 seeds of
+    `comparison-seeds` (cpu, batched), includes zero``."""
+    return (
+        f"{row['label']}: {row['gain']:+.2f} {interval_text(row['low'], row['high'])} over {row['seeds']} seeds of "
+        f"`{row['experiment']}` ({row['hardware']}), {row['standing']}"
+    )

@@ -12,7 +12,7 @@ from ..stats.inference import holm, interval_text, minimum_detectable_effect, p_
 from ..stats.noise import seed_noise
 from ..stats.paper import paper
 from ..stats.tables import headline, load, preset_of
-from .standard import STANDINGS, VERDICT_EXPERIMENTS, comparisons
+from .standard import STANDINGS, VERDICT_EXPERIMENTS, comparisons, rows_for
 
 __all__ = [
     "answer",
@@ -53,9 +53,14 @@ def answer(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, A
         parts.append(
             f"Leads for more seeds (an interval that excludes zero, not after correction): {names(by['a lead'])}."
         )
-    parts.append(
-        f"{len(by['includes zero'])} include zero, and {len(by['one seed'])} rest on one seed each and are not read."
+    one = len(by["one seed"])
+    rest = (
+        f", and {one} rest{'s' if one == 1 else ''} on one seed and {'is' if one == 1 else 'are'} not read"
+        if one
+        else ""
     )
+    zero = len(by["includes zero"])
+    parts.append(f"{zero} include{'s' if zero == 1 else ''} zero{rest}.")
     pooled = sorted({r["experiment"] for r in rows if r.get("pooled_std")})
     if pooled:
         parts.append(
@@ -133,14 +138,15 @@ def answer_for(
         raise ValueError(f"{unknown} are not experiments the book reads; expected some of {list(VERDICT_EXPERIMENTS)}")
     rows = comparisons(results) if rows is None else rows
     tested = sum(r["seeds"] > 1 for r in rows)
-    mine = [r for r in rows if r["experiment"] in experiments]
+    mine = rows_for(experiments, rows)  # a comparison rerun on seeds in another grid is read there
     if not mine:
         return f"**From our runs:** no comparison of {', '.join(f'`{e}`' for e in experiments)} is recorded yet."
 
     def shown(r: Dict[str, Any]) -> str:
         if r["seeds"] < 2:
             return f"{r['label']} {r['gain']:+.2f}"
-        return f"{r['label']} {r['gain']:+.2f} {interval_text(r['low'], r['high'])} ({r['seeds']} seeds)"
+        where = "" if r["experiment"] in experiments else f", `{r['experiment']}`"
+        return f"{r['label']} {r['gain']:+.2f} {interval_text(r['low'], r['high'])} ({r['seeds']} seeds{where})"
 
     presets = sorted({r["preset"] for r in mine})
     parts = [f"**From our runs** ({', '.join(presets)} preset, gains in points of top-1 over the same model without"
@@ -154,7 +160,8 @@ def answer_for(
 
 def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, Any]]] = None):
     """:func:`comparisons` as a DataFrame for reading, indexed by comparison: data set, preset, seeds,
-    our best-epoch gain, its 95 % interval ("one seed" where there is one; "pooled" where it uses the std pooled
+    where its runs trained (hardware and data path, :func:`gmmlib.training.provenance.hardware_kind`), our
+    best-epoch gain, its 95 % interval ("one seed" where there is one; "pooled" where it uses the std pooled
     over its grid's settings), the final-epoch gain, its reading (:func:`standing`, Holm-corrected) and the paper's
     gain with the table it comes from ("–" where it has none, shown for orientation: it is another model at another
     scale), all as text in points. Empty when nothing is recorded.
@@ -171,6 +178,7 @@ def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, An
         "experiment",
         "data set",
         "preset",
+        "trained on",
         "seeds",
         "our gain",
         "95 % interval",
@@ -185,6 +193,7 @@ def table(results: Optional[str | Path] = None, rows: Optional[List[Dict[str, An
                 r["experiment"],
                 r["dataset"],
                 r["preset"],
+                r["hardware"],
                 r["seeds"],
                 f"{r['gain']:+.2f}",
                 "one seed"
@@ -251,10 +260,16 @@ def caveats(results: Optional[str | Path] = None) -> str:
         notes = sorted({r["data_source"].get("note") or r["data_source"]["kind"] for r in records})
         lines.append(f"* **Data.** {'; '.join(n for n in notes if n)}.")
     single = [r for r in rows if r["seeds"] < 2]
-    if rows:
+    if single:
         lines.append(
             f"* **Seeds.** {len(single)} of the {len(rows)} comparisons have one seed: each of those is one "
             "draw with no interval and is not read (the seed noise above gives its scale)."
+        )
+    elif rows:
+        fewest = min(r["seeds"] for r in rows)
+        lines.append(
+            f"* **Seeds.** Every one of the {len(rows)} comparisons has {fewest} paired seeds or more, so each is read "
+            "by its interval; with so few seeds an interval is wide, and small true gains go unseen (the power above)."
         )
     big = load("headline-paper", results)
     if big:
@@ -274,7 +289,10 @@ def caveats(results: Optional[str | Path] = None) -> str:
             "hardware's, and are not read as comparisons until one kind is rerun on the other."
         )
     elif rows:
-        lines.append(f"* **Hardware.** Every comparison trained on one kind of hardware: {', '.join(kinds)}.")
+        lines.append(
+            "* **Hardware.** Each comparison trained on one kind of hardware and data path throughout, its arms and "
+            f"seeds alike: {'; '.join(kinds)}."
+        )
     masked = {r["key"]: r for e in VERDICT_EXPERIMENTS for r in load(e, results) if r["config"].get("mask")}
     unpaired = [r for r in masked.values() if "init_scheme" not in r["config"] and _draws_at_init(r)]
     if unpaired:

@@ -1,6 +1,6 @@
 """One-seed gains read against the seed noise: chapter 7's families and chapter 10's decays and biases.
 
-Most comparisons beyond the headline have one seed. A one-seed gain is one draw: it is read in units
+The grids of chapters 7 and 10 were first run on one seed each. A one-seed gain is one draw: it is read in units
 of a gain's seed-to-seed std (the headline's, :func:`gmmlib.stats.seed_noise`), and several of them
 against the largest that as many gains of pure noise reach. Every rule that decides a word here is
 tested (``tests/test_results.py``).
@@ -21,9 +21,20 @@ from ..models.registry import display_name
 from ..stats.inference import Paired, interval_text, largest_abs_quantile
 from ..stats.noise import seed_noise
 from ..stats.tables import compare, headline, label, load, preset_of
+from ..training.options import non_default_options
+from ..training.provenance import hardware_kind
 from .headline import families_with_seeds
+from .standard import comparisons, rows_for
 
-__all__ = ["family_gains", "gains_against_noise", "NoiseReading", "POOLING_CONTRASTS", "pooling_reading"]
+__all__ = [
+    "family_gains",
+    "gains_against_noise",
+    "NoiseReading",
+    "POOLING_CONTRASTS",
+    "POOLING_GRIDS",
+    "pooling_table",
+    "pooling_reading",
+]
 
 
 def family_gains(experiment: str = "exp3", results: Optional[str | Path] = None) -> List[str]:
@@ -113,6 +124,8 @@ class NoiseReading:
         limit: the largest ``|gain| / noise`` that pure noise reaches in 95 % of draws.
         beyond: the labels of the settings past ``limit``.
         one_seed: every setting has one seed.
+        seeded: the labels read on more seeds in another experiment (``comparison-seeds``): those readings replace
+            these draws, and ``summary`` is the experiments' answer (:func:`gmmlib.readings.answer_for`).
         text: the detailed bullet; ``summary``: the short one for a chapter's summary.
     """
 
@@ -121,6 +134,7 @@ class NoiseReading:
     limit: float = float("nan")
     beyond: List[str] = field(default_factory=list)
     one_seed: bool = True
+    seeded: List[str] = field(default_factory=list)
     text: str = ""
     summary: str = ""
 
@@ -179,6 +193,21 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
             f"Only {named} lie{'s' if one else ''} beyond what noise alone gives; "
             f"{'it needs' if one else 'they need'} seeds before {'it is' if one else 'they are'} a finding."
         )
+    from .evidence import answer_for
+
+    every = comparisons(results)
+    seeded = [
+        c
+        for c in rows_for(experiments, every)
+        if c["experiment"] not in experiments and c["seeds"] > 1 and c["label"] in rows
+    ]
+    if seeded:  # rerun on seeds elsewhere: those readings, by the book's one rule, are the ones to take away
+        out.seeded, n = [c["label"] for c in seeded], len(seeded)
+        out.text += (
+            f" {n} of these {len(rows)} comparisons {'is' if n == 1 else 'are'} read on more seeds under {'its' if n == 1 else 'their'}"
+            " table above; those readings, not these draws, are the chapter's."
+        )
+        out.summary = "* " + answer_for(experiments, results, rows=every)
     return out
 
 
@@ -191,11 +220,67 @@ POOLING_CONTRASTS = (
 )
 
 
+# The grids that hold the four pooling cells: the first with all four on the most seeds is read (comparison-seeds
+# reruns the pooling grid on seeds of its own, on the batched data path).
+POOLING_GRIDS = ("comparison-seeds", "pooling")
+
+
+def _pooling_cells(
+    experiment: str, results, preset: Optional[str]
+) -> Tuple[Dict[Tuple[str, str], Dict[int, float]], set]:
+    """The ViT's (pool, mask) cells of ``experiment`` (seed -> best top-1; the GMM at its defaults) and where their
+    runs trained."""
+    cells: Dict[Tuple[str, str], Dict[int, float]] = {}
+    kinds = set()
+    for r in load(experiment, results):
+        c = r["config"]
+        plain = c["model"] == "vit" and c.get("mask") in (None, "gmm")
+        if c["preset"] == preset and plain and not non_default_options(c.get("mask"), c.get("mask_options")):
+            cells.setdefault((c.get("pool") or "default", c.get("mask") or "none"), {})[int(c["seed"])] = r["best_top1"]
+            kinds.add(hardware_kind(r))
+    return cells, kinds
+
+
+def _pooling_grid(results, preset: Optional[str]):
+    """(experiment, preset, cells, where they trained) of the grid of :data:`POOLING_GRIDS` with all four cells on
+    the most seeds (``pooling`` on a tie); None when none has all four."""
+    wanted = {(p, m) for p in ("cls", "gap") for m in ("none", "gmm")}
+    read = []
+    for experiment in POOLING_GRIDS:
+        cells, kinds = _pooling_cells(experiment, results, preset)
+        if wanted <= set(cells):
+            fewest = min(len(set(cells[a]) & set(cells[b])) for _, a, b in POOLING_CONTRASTS)
+            read.append((fewest, POOLING_GRIDS.index(experiment), experiment, cells, kinds))
+    if not read:
+        return None
+    *_, experiment, cells, kinds = max(read)
+    return experiment, preset, cells, kinds
+
+
+def pooling_table(results: Optional[str | Path] = None, preset: Optional[str] = None):
+    """The pooling grid :func:`pooling_reading` reads, as a table: best-epoch top-1 per pooling (rows) and mask
+    (columns), the mean over the seeds of each cell, the grid named in the index; None until a grid has all four."""
+    import pandas as pd
+
+    chosen = _pooling_grid(results, preset or preset_of("pooling", results))
+    if chosen is None:
+        return None
+    experiment, preset, cells, _ = chosen
+    seeds = sorted({len(v) for v in cells.values()})
+    table = pd.DataFrame(
+        {name: {pool.upper(): sum(cells[pool, mask].values()) / len(cells[pool, mask]) for pool in ("cls", "gap")}
+         for name, mask in (("no mask", "none"), ("GMM", "gmm"))}
+    )  # fmt: skip
+    table.index.name = f"pool (`{experiment}`, {'-'.join(map(str, seeds))} seed{'s' * (seeds != [1])} per cell)"
+    return table
+
+
 def pooling_reading(results: Optional[str | Path] = None, preset: Optional[str] = None) -> str:
     """Chapter 10's reading of the pooling confound: the four contrasts of the {CLS, GAP} x {no mask, GMM} grid
     (:data:`POOLING_CONTRASTS`), each paired by seed over the seeds both cells have, read by the book's one rule:
     with several seeds, the mean gain and its 95 % interval; with one, a draw that is not read (the seed noise of a
-    gain beside it for scale). Empty until all four cells are recorded.
+    gain beside it for scale). Read from the grid of :data:`POOLING_GRIDS` with all four cells on the most seeds
+    (named, with where its runs trained, when it is not ``pooling``); empty until one has all four.
 
     Args:
         results: the results folder.
@@ -203,21 +288,20 @@ def pooling_reading(results: Optional[str | Path] = None, preset: Optional[str] 
     """
     from ..stats.inference import paired
 
-    preset = preset or preset_of("pooling", results)
-    cells: Dict[Tuple[str, str], Dict[int, float]] = {}
-    for r in load("pooling", results):
-        c = r["config"]
-        if c["preset"] == preset:
-            cells.setdefault((c.get("pool") or "default", c.get("mask") or "none"), {})[int(c["seed"])] = r["best_top1"]
-    if not {(p, m) for p in ("cls", "gap") for m in ("none", "gmm")} <= set(cells):
+    chosen = _pooling_grid(results, preset or preset_of("pooling", results))
+    if chosen is None:
         return ""
+    experiment, preset, cells, kinds = chosen
+    where = (
+        "" if experiment == "pooling" else f"; the `{experiment}` grid's runs, trained on {'; '.join(sorted(kinds))}"
+    )
     parts, seeds = [], set()
     for name, arm, base in POOLING_CONTRASTS:
         common = sorted(set(cells[arm]) & set(cells[base]))
         c = paired([cells[base][s] for s in common], [cells[arm][s] for s in common])
         seeds.add(c.seeds)
         parts.append(f"{name} {c.gain:+.2f}" + (f" {interval_text(*c.interval)}" if c.interval else ""))
-    text = f"Paired by seed ({preset} preset): " + "; ".join(parts) + "."
+    text = f"Paired by seed ({preset} preset{where}): " + "; ".join(parts) + "."
     if max(seeds) < 2:
         noise = seed_noise(results)
         text += (

@@ -16,9 +16,9 @@ from ..stats.inference import excludes, interval_text, minimum_detectable_effect
 from ..stats.paper import paper
 from ..stats.tables import Headline, compare, exp1_table, headline, load, preset_of
 from .ablations import _apart_from_zero_text, _gain_with_interval, ablation
-from .standard import comparisons
+from .standard import comparisons, rows_for
 
-__all__ = ["OUTCOMES", "Verdict", "judge", "headline_verdict", "families_with_seeds", "verdict"]
+__all__ = ["OUTCOMES", "Verdict", "judge", "headline_verdict", "families_with_seeds", "families_rerun", "verdict"]
 
 
 # The headline's possible outcomes, from no evidence to a clear answer either way.
@@ -220,6 +220,27 @@ def families_with_seeds(results: Optional[str | Path] = None, models: Optional[S
     )
 
 
+def families_rerun(results: Optional[str | Path] = None) -> str:
+    """Markdown: the families of ``exp1`` that ``comparison-seeds`` reruns on seeds, each read by the book's one rule;
+    empty until one has two paired seeds. Unlike ``exp1-seeds``, no first seed chose them: every one-seed comparison
+    the book read was given seeds, so all of their seeds count."""
+    from .family_standing import standing_phrase
+
+    rows = [c for c in rows_for(["exp1"], comparisons(results)) if c["experiment"] == "comparison-seeds"]
+    rows = [c for c in rows if c["seeds"] > 1]
+    if not rows:
+        return ""
+    read = "; ".join(
+        f"{c['label']} {c['gain']:+.2f} {interval_text(c['low'], c['high'])} ({c['seeds']} seeds): {standing_phrase(c)}"
+        for c in rows
+    )
+    return (
+        f"* **On seeds, every other family** (`comparison-seeds`, {rows[0]['preset']} preset, trained on "
+        f"{rows[0]['hardware']}, paired gain and its 95 % interval in points): {read}. Every one-seed comparison the "
+        "book read was given seeds there, none chosen by its first seed."
+    )
+
+
 def _unselected_gains(results: Optional[str | Path], preset: Optional[str]) -> Dict[str, List[float]]:
     """Per family of ``exp1-seeds``, the paired gains of the seeds other than 0 (the seed that selected it)."""
     arms: Dict[tuple, float] = {}
@@ -262,7 +283,7 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
     exp1 = exp1_table(results, exp1_preset)
     cells = exp1[exp1["command"] == ""]
     others = cells[cells["model"] != "ViT"]
-    seeded = families_with_seeds(results)
+    seeded, rerun = families_with_seeds(results), families_rerun(results)
     if len(others):
         wins = int((others["ours_gain"] > 0).sum())
         gains = ", ".join(f"{m} {g:+.2f}" for m, g in zip(others["model"], others["ours_gain"]))
@@ -275,7 +296,8 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
         lines.append(
             f"* **The other families on CIFAR-10** ({exp1_preset} preset, one seed each): the gain is "
             f"positive for {wins} of {len(others)} ({gains}), against the paper's {paper_gains}{noise}: one "
-            "draw each cannot say, family by family, whether the GMM helps or hurts."
+            "draw each cannot say, family by family, whether the GMM helps or hurts"
+            + ("; the bullets below read them on seeds." if rerun else ".")
         )
         std = _nan(summary.best.gain_std) if summary else float("nan")
         large = [(m, g) for m, g in zip(others["model"], others["ours_gain"]) if abs(g) > 3 * std]
@@ -298,6 +320,8 @@ def verdict(results: Optional[str | Path] = None, power: bool = True) -> Verdict
             )
     if seeded:
         lines.append(seeded)
+    if rerun:
+        lines.append(rerun)
     spread = ablation("exp2-init", "init", "official", "init", results)
     inits, init_preset = spread.rows, spread.preset
     if len(inits) > 1:

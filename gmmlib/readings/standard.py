@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..stats.inference import excludes, holm, pooled_std, pooled_test
 from ..stats.tables import PAPER_TABLE, load, preset_of
@@ -19,6 +19,7 @@ __all__ = [
     "VERDICT_EXPERIMENTS",
     "STANDINGS",
     "comparisons",
+    "rows_for",
     "standing",
 ]
 
@@ -96,13 +97,15 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
     Holm's correction over all the rows; None for one seed), ``standing`` (:func:`standing`), ``paper_gain``
     (NaN where the paper has no such cell) and ``paper_source`` (the paper table it is computed in, against that
     table's own baseline: "main table" or "K ablation"; None without a paper gain), ``pooled_std`` (the pooled std
-    the interval uses, for a grid in :data:`SHARED_NOISE`; else None), ``hardware`` (where its runs trained) and ``mixed_hardware``.
+    the interval uses, for a grid in :data:`SHARED_NOISE`; else None), ``hardware`` (where its runs trained, data path
+    included) and ``mixed_hardware``, and ``experiments``: every experiment that holds the comparison, the one it is
+    read in first (a one-seed comparison that another grid reruns on seeds is read there, :func:`rows_for`).
     Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from ..stats.tables import compare
 
     rows: List[Dict[str, Any]] = []
-    seen = set()
+    seen: Dict[Any, Dict[str, Any]] = {}
     for experiment in VERDICT_EXPERIMENTS:
         presets = sorted({r["config"]["preset"] for r in load(experiment, results)})
         for preset in presets:
@@ -113,37 +116,43 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
             for r in pool_noise(masked) if experiment in SHARED_NOISE else masked:
                 key = (r["label"], r["dataset"], preset)  # exp1's ViT cell is the headline's seed 0
                 if key in seen:
+                    seen[key]["experiments"].append(experiment)
                     continue
-                seen.add(key)
-                rows.append(
-                    {
-                        "experiment": experiment,
-                        "label": r["label"],
-                        "mask": r["mask"],
-                        "dataset": r["dataset"],
-                        "preset": preset,
-                        "seeds": int(r["pairs"]),
-                        "gain": r["gain"],
-                        "low": r["gain_low"],
-                        "high": r["gain_high"],
-                        "paper_gain": r["paper_gain"],
-                        # each paper gain against its own table's baseline (the kernel ablation's is its K = 1 point)
-                        "paper_source": None
-                        if math.isnan(r["paper_gain"])
-                        else ("K ablation" if experiment in PAPER_TABLE else "main table"),
-                        "hardware": r["hardware"],
-                        "mixed_hardware": r["mixed_hardware"],
-                        "final_gain": r["final_gain"],
-                        "p_value": r["p_value"],
-                        "pooled_std": r.get("pooled_std"),
-                    }
-                )
+                seen[key] = row = {
+                    "experiment": experiment,
+                    "label": r["label"],
+                    "mask": r["mask"],
+                    "dataset": r["dataset"],
+                    "preset": preset,
+                    "seeds": int(r["pairs"]),
+                    "gain": r["gain"],
+                    "low": r["gain_low"],
+                    "high": r["gain_high"],
+                    "paper_gain": r["paper_gain"],
+                    # each paper gain against its own table's baseline (the kernel ablation's is its K = 1 point)
+                    "paper_source": None
+                    if math.isnan(r["paper_gain"])
+                    else ("K ablation" if experiment in PAPER_TABLE else "main table"),
+                    "hardware": r["hardware"],
+                    "mixed_hardware": r["mixed_hardware"],
+                    "final_gain": r["final_gain"],
+                    "p_value": r["p_value"],
+                    "pooled_std": r.get("pooled_std"),
+                    "experiments": [experiment],
+                }
+                rows.append(row)
     # one standard for every reading: Holm's correction over every comparison the book reads that has a test
     holds = holm([None if math.isnan(r["p_value"]) else r["p_value"] for r in rows])
     for r, h in zip(rows, holds):
         r["holds"] = h
         r["standing"] = standing(r)
     return rows
+
+
+def rows_for(experiments: Sequence[str], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The rows of :func:`comparisons` that belong to any of ``experiments``, wherever they are read: a comparison
+    that ``comparison-seeds`` reruns on seeds is ``elm``'s, ``retnet``'s or ``beyond``'s too, read on its seeds."""
+    return [r for r in rows if set(r["experiments"]) & set(experiments)]
 
 
 STANDINGS = ("one seed", "includes zero", "a lead", "holds after correction")
