@@ -789,7 +789,14 @@ def test_a_one_seed_comparison_rerun_on_seeds_elsewhere_is_read_there_by_every_r
     _noise_of_one_gain(tmp_path)
     noise = one_seed.gains_against_noise(["retnet"], tmp_path)
     assert noise.one_seed and noise.seeded == ["RetNet-ViT (manhattan, GAP)"]
-    assert noise.text.endswith("1 of these 1 comparisons is read on more seeds under its table above; those "
+    assert noise.text.endswith("It is read on more seeds in the line under its table above; those "
                                "readings, not these draws, are the chapter's.")  # fmt: skip
     assert noise.summary == "* " + evidence.answer_for(["retnet"], tmp_path)
     assert "* **Seeds.** Every one of the 2 comparisons has 3 paired seeds or more" in evidence.caveats(tmp_path)
+    causal = RunConfig(mask="retnet", pool="gap", mask_options={"distance": "causal"}, data_path="workers")
+    _store_with(tmp_path, "retnet", [(causal, 49.0)])  # a second one-seed decay, rerun nowhere: named apart
+    noise = one_seed.gains_against_noise(["retnet"], tmp_path)
+    assert noise.seeded == ["RetNet-ViT (manhattan, GAP)"] and noise.text.endswith(
+        "RetNet-ViT (manhattan, GAP) is read on more seeds in the line under its table above; those readings, not "
+        "these draws, are the chapter's."
+    )

@@ -203,10 +203,12 @@ def gains_against_noise(experiments: Sequence[str], results: Optional[str | Path
     ]
     if seeded:  # rerun on seeds elsewhere: those readings, by the book's one rule, are the ones to take away
         out.seeded, n = [c["label"] for c in seeded], len(seeded)
-        out.text += (
-            f" {n} of these {len(rows)} comparisons {'is' if n == 1 else 'are'} read on more seeds under {'its' if n == 1 else 'their'}"
-            " table above; those readings, not these draws, are the chapter's."
-        )
+        if n == len(rows):
+            which, where = ("It is" if n == 1 else "Each of them is"), "the line under its table"
+        else:
+            which = f"{', '.join(out.seeded)} {'is' if n == 1 else 'are'}"
+            where = "the line under its table" if n == 1 else "the lines under their tables"
+        out.text += f" {which} read on more seeds in {where} above; those readings, not these draws, are the chapter's."
         out.summary = "* " + answer_for(experiments, results, rows=every)
     return out
 
