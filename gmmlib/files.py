@@ -199,9 +199,23 @@ def check_folder_writable(path: PathLike, what: str = "folder") -> None:
     os.unlink(tmp)
 
 
+def _json_text(data: Any, level: int = 0) -> str:
+    """``json.dumps(data, indent=1)``, except that a list of plain values stays on one line: a learned ELM mask is
+    4,096 numbers a layer, and a line each (with its indent) nearly doubled a record's size."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(data, dict) and data:
+        # keys as json writes them: a non-string key becomes the string of its JSON (1 -> "1", True -> "true")
+        keys = (k if isinstance(k, str) else json.dumps(k) for k in data)
+        items = (f"{inner}{json.dumps(k)}: {_json_text(v, level + 1)}" for k, v in zip(keys, data.values()))
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(data, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in data):
+        return "[\n" + ",\n".join(inner + _json_text(x, level + 1) for x in data) + "\n" + pad + "]"
+    return json.dumps(data)
+
+
 def write_json(path: PathLike, data: Any) -> Path:
-    """Atomically write ``data`` as indented JSON."""
-    return atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n"))
+    """Atomically write ``data`` as indented JSON (lists of plain values on one line)."""
+    return atomic_write(path, lambda p: p.write_text(_json_text(data) + "\n"))
 
 
 def save_torch(path: PathLike, obj: Any) -> Path:
