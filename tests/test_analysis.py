@@ -118,6 +118,46 @@ def test_layer_masks_rebuild_every_layer_on_its_own_grid():
         torch.testing.assert_close(m(), mine[name](), atol=1e-5, rtol=0)  # parameters kept to 6 decimals
 
 
+def test_a_learned_elm_is_packed_exactly_to_6_decimals_and_small_parameters_stay_lists():
+    import json
+
+    from gmmlib.training.record import recorded_mask_parameters
+
+    record, model, _ = _record("vit", "elm", shift=0.123456789)
+    packed = record["mask_parameters"]
+    for name, params in packed.items():
+        assert params["kind"] == "ELM" and set(params["weight"]) == {"shape", "packing", "millionths"}
+        weight = recorded_mask_parameters(record)[name]["weight"]
+        exact = model.get_submodule(name).weight.detach().double().round(decimals=6)
+        assert torch.equal(weight, exact), "packing keeps every number's 6 decimals exactly"
+    # the writer's lists, as every record before packing holds them, read the same
+    as_lists = {
+        n: {"weight": t["weight"].tolist(), "kind": "ELM"}
+        for n, t in recorded_mask_parameters(record).items()
+    }
+    from_lists = recorded_mask_parameters({"mask_parameters": as_lists})
+    assert all(torch.equal(from_lists[n]["weight"], recorded_mask_parameters(record)[n]["weight"]) for n in packed)
+    assert len(json.dumps(packed)) < len(json.dumps(as_lists)) / 2
+    gmm, _, _ = _record("vit", "gmm")
+    assert all(isinstance(p["alpha"], list) and isinstance(p["sigma"], list) for p in gmm["mask_parameters"].values())
+
+
+def test_packed_parameters_migrate_unchanged_and_an_unknown_packing_is_named():
+    from gmmlib.training.record import pack_mask_parameters, recorded_mask_parameters
+
+    record, _, _ = _record("vit", "elm")
+    lists = {
+        n: {"weight": t["weight"].tolist(), "kind": "ELM"}
+        for n, t in recorded_mask_parameters(record).items()
+    }
+    migrated = pack_mask_parameters(lists)
+    assert migrated == record["mask_parameters"] and pack_mask_parameters(migrated) == migrated
+    name = next(iter(migrated))
+    migrated[name]["weight"]["packing"] = "float16"
+    with pytest.raises(ValueError, match="packed as 'float16'; expected 'int32 millionths"):
+        recorded_mask_parameters({"mask_parameters": migrated})
+
+
 def test_layer_masks_at_step_0_are_the_runs_own_initialisation():
     from gmmlib.analysis.learned_masks import layer_masks
 

@@ -31,8 +31,8 @@ def layer_masks(result: Mapping[str, Any], initial: bool = False) -> Dict[str, A
 
     The run's model is rebuilt from its configuration after seeding it as
     :func:`gmmlib.training.loop.train` does, so the masks at step 0 are the run's own; for the trained
-    masks the record's ``mask_parameters`` (6 decimals) are copied in. The caller's random state
-    is left as it was.
+    masks the record's ``mask_parameters`` (6 decimals, read by :func:`gmmlib.training.recorded_mask_parameters`)
+    are copied in. The caller's random state is left as it was.
 
     Args:
         result: a run record (:func:`gmmlib.stats.tables.load`).
@@ -42,11 +42,12 @@ def layer_masks(result: Mapping[str, Any], initial: bool = False) -> Dict[str, A
         ``{module name: mask}`` in forward order, e.g. ``{"blocks.0.attn.mask": GaussianMixtureMask}``.
     """
     from ..training.rebuild import model_from_record
+    from ..training.record import recorded_mask_parameters
 
     model = model_from_record(result)
     masks = {name: m for name, m in model.named_modules() if isinstance(m, AttentionMask)}
     if not initial:
-        recorded = result["mask_parameters"]
+        recorded = recorded_mask_parameters(result)
         if set(recorded) != set(masks):
             raise ValueError(
                 f"{result.get('name')}: recorded masks {sorted(recorded)} are not the model's {sorted(masks)}"
@@ -54,7 +55,7 @@ def layer_masks(result: Mapping[str, Any], initial: bool = False) -> Dict[str, A
         with torch.no_grad():
             for name, mask in masks.items():
                 for pname, p in mask.named_parameters():
-                    p.copy_(torch.tensor(recorded[name][pname], dtype=p.dtype))
+                    p.copy_(recorded[name][pname])
     return masks
 
 

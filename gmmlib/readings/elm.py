@@ -18,6 +18,7 @@ from ..analysis import elm_structure
 from ..stats.noise import seed_noise
 from ..stats.tables import load, missing, preset_of
 from ..training.config import PRESETS
+from ..training.record import recorded_mask_parameters
 from .standard import comparisons, rows_for
 
 __all__ = ["elm_structure_reading", "elm_gain_reading", "ElmReading", "read_elm"]
@@ -162,7 +163,7 @@ def read_elm(results: Optional[str | Path] = None) -> ElmReading:
     if not runs:
         return ElmReading(preset, None)
     run = runs[0]
-    masks = {k.replace(".attn.mask", ""): torch.tensor(v["weight"])[0] for k, v in run["mask_parameters"].items()}
+    masks = {k.replace(".attn.mask", ""): v["weight"][0].float() for k, v in recorded_mask_parameters(run).items()}
     side = {name: int(math.isqrt(m.shape[-1])) for name, m in masks.items()}
     structure = {name: elm_structure(m, (side[name], side[name])) for name, m in masks.items()}
     out = ElmReading(preset, run, masks, structure)

@@ -20,6 +20,7 @@ from ..analysis import head_changes, head_curves, head_locality, load_test_image
 from ..masks import GaussianMixtureMask, pairwise_distance
 from ..stats.tables import label, load, preset_of
 from ..training.rebuild import model_from_record
+from ..training.record import recorded_mask_parameters
 
 __all__ = [
     "locality_reading",
@@ -335,7 +336,9 @@ def what_masks_learn(
         start = model_from_record(run)
         first = next(m for m in start.modules() if isinstance(m, GaussianMixtureMask))
         sigmas = {
-            r["config"]["seed"]: [s for p in r["mask_parameters"].values() for row in p["sigma"] for s in row]
+            r["config"]["seed"]: [
+                s for p in recorded_mask_parameters(r).values() for s in p["sigma"].flatten().tolist()
+            ]
             for r in inits["identity"]
         }
         out.texts["identity"] = identity_reading(
