@@ -136,6 +136,19 @@ def test_status_counts_each_grid_and_what_a_rerun_has_staged(tmp_path, capsys):
     assert main(["status", "--staging", str(tmp_path / "nowhere")]) == 2
 
 
+def test_status_counts_a_run_staged_for_another_grid_that_shares_its_key(tmp_path):
+    """comparison-seeds shares keys with datasize: the runner trains such a run once, under the grid it reaches
+    first, and promote takes it for both, so status counts it staged for both."""
+    from gmmlib.experiments.status import status
+
+    results, staging = Store(tmp_path / "results"), Store(tmp_path / "pending")
+    for config in (BASE, ELM):
+        staging.put(fake_record(config))
+    staging.add("pooling", [BASE.key(), ELM.key()])  # listed for another grid only
+    elm = next(r for r in status("quick", results.root, staging.root) if r["experiment"] == "elm")
+    assert elm == {"experiment": "elm", "grid": 3, "recorded": 0, "missing": 3, "stale": 0, "staged": 2}
+
+
 def test_a_rerun_trains_what_results_lack_into_staging_and_is_promoted_whole(tmp_path, monkeypatch):
     """`gmmlib run --results pending --reuse-from results` trains only the runs results/ lacks (or holds from
     modified code), then `gmmlib promote` makes the experiment list the whole new grid."""
