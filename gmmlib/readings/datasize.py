@@ -110,12 +110,15 @@ def _trend_text(t: Trend, what: str, planned: Optional[int] = None) -> str:
         f"{what} at each size (points, 95 % interval, seeds): {gains}. Its slope over log2(train size) is "
         f"{t.slope:+.2f} points per doubling of the data, 95 % interval {interval_text(low, high)} over "
         f"{len(t.seeds)} seeds: **{t.reading}**"
-        + (
-            f"; ruled out are a gain that grows by more than {-low:.2f} points for each halving of the data (the "
-            f"direction the paper's argument predicts) and one that shrinks by more than {high:.2f}."
-            if t.reading == "no trend shown"
-            else "."
-        )
+        + (f"; ruled out is {_ruled_out(low, high)}." if t.reading == "no trend shown" else ".")
+    )
+
+
+def _ruled_out(low: float, high: float) -> str:
+    """What a slope interval ``[low, high]`` that contains 0 rules out, in words."""
+    return (
+        f"a gain that grows by more than {-low:.2f} points for each halving of the data (the direction the thesis "
+        f"predicts) or shrinks by more than {high:.2f}"
     )
 
 
@@ -411,9 +414,7 @@ def datasize_meaning(reading: DatasizeReading) -> str:
         body = (
             "The runs do not show what the thesis predicts: the GMM's gain does not measurably change with the "
             f"amount of data. That is not evidence that it cannot: slopes between {low:+.2f} and {high:+.2f} points "
-            "per doubling remain possible. What the interval rules out is a gain that grows by more than "
-            f"{-low:.2f} points for each halving of the data, in the direction the thesis predicts, or shrinks by "
-            f"more than {high:.2f}."
+            f"per doubling remain possible. What the interval rules out is {_ruled_out(low, high)}."
         )
     return body + scale
 
