@@ -131,10 +131,7 @@ def test_a_learned_elm_is_packed_exactly_to_6_decimals_and_small_parameters_stay
         exact = model.get_submodule(name).weight.detach().double().round(decimals=6)
         assert torch.equal(weight, exact), "packing keeps every number's 6 decimals exactly"
     # the writer's lists, as every record before packing holds them, read the same
-    as_lists = {
-        n: {"weight": t["weight"].tolist(), "kind": "ELM"}
-        for n, t in recorded_mask_parameters(record).items()
-    }
+    as_lists = {n: {"weight": t["weight"].tolist(), "kind": "ELM"} for n, t in recorded_mask_parameters(record).items()}
     from_lists = recorded_mask_parameters({"mask_parameters": as_lists})
     assert all(torch.equal(from_lists[n]["weight"], recorded_mask_parameters(record)[n]["weight"]) for n in packed)
     assert len(json.dumps(packed)) < len(json.dumps(as_lists)) / 2
@@ -146,10 +143,7 @@ def test_packed_parameters_migrate_unchanged_and_an_unknown_packing_is_named():
     from gmmlib.training.record import pack_mask_parameters, recorded_mask_parameters
 
     record, _, _ = _record("vit", "elm")
-    lists = {
-        n: {"weight": t["weight"].tolist(), "kind": "ELM"}
-        for n, t in recorded_mask_parameters(record).items()
-    }
+    lists = {n: {"weight": t["weight"].tolist(), "kind": "ELM"} for n, t in recorded_mask_parameters(record).items()}
     migrated = pack_mask_parameters(lists)
     assert migrated == record["mask_parameters"] and pack_mask_parameters(migrated) == migrated
     name = next(iter(migrated))
