@@ -7,7 +7,8 @@ Two ways to put a mask ``M`` (shape (H, N, N), over the patch tokens) into atten
   additive), so it runs a hand-written autograd function (or FlexAttention when
   asked for), with a plain-autograd manual twin.
 * ``combine="add"``: ``softmax((Q K^T) * scale + M) V``, which goes through
-  ``scaled_dot_product_attention`` and its fused kernels.
+  ``scaled_dot_product_attention`` and its fused kernels on CUDA, and on CPU through the same
+  hand-written function, which is faster there than SDPA with a bias.
 
 When the sequence is longer than the mask (T = N + P prefix tokens such as CLS),
 the mask covers the last N tokens; prefix rows and columns stay unmasked. P is the
@@ -206,20 +207,21 @@ def _chunk_size(q: Tensor) -> int:
     return max(1, min(b, budget // (h * t * t * q.element_size())))
 
 
-class _MultiplyMaskedAttention(torch.autograd.Function):
-    """``softmax(M * (Q K^T)) V`` with a hand-written, cache-blocked backward.
+class _BlockedMaskedAttention(torch.autograd.Function):
+    """``softmax(M * (Q K^T)) V`` (multiply) or ``softmax(scale * Q K^T + M) V`` (add), with a hand-written,
+    cache-blocked backward.
 
-    The scale is already folded into M. Versus plain autograd this works in place
-    where it can, runs every batched matmul on contiguous (B*H, T, *) blocks, and
-    walks the batch in chunks whose (T x T) blocks stay in cache: the multiplicative
-    mask is memory-bound on CPU, and this brings it close to fused SDPA.
-    ``masked_attention(..., backend="manual")`` is its plain-autograd twin; the tests
-    check that both agree, gradients included.
+    For the multiplicative mask the scale is already folded into M (``scale`` is None). Versus plain autograd
+    this works in place where it can, runs every batched matmul on contiguous (B*H, T, *) blocks, and walks
+    the batch in chunks whose (T x T) blocks stay in cache: a mask is memory-bound on CPU, and this brings
+    the multiplicative one close to fused SDPA, and the additive one below SDPA with a bias on CPU
+    (``benchmarks/gmm_overhead.py`` measures both). ``masked_attention(..., backend="manual")`` is its
+    plain-autograd twin; the tests check that both agree, gradients included.
     """
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: Optional[float] = None) -> Tensor:
         b, h, t, d = q.shape
         dv = v.shape[-1]
         q3, k3, v3 = q.reshape(b * h, t, d), k.reshape(b * h, t, d), v.reshape(b * h, t, dv)
@@ -230,38 +232,48 @@ class _MultiplyMaskedAttention(torch.autograd.Function):
         for i in range(0, b, c):
             rows, flat = slice(i, i + c), slice(i * h, (i + c) * h)
             torch.bmm(q3[flat], k3[flat].transpose(1, 2), out=s[rows].view(-1, t, t))
-            torch.softmax(s[rows] * mask, dim=-1, out=p[rows])
+            logits = s[rows] * mask if scale is None else s[rows].mul_(scale).add_(mask)
+            torch.softmax(logits, dim=-1, out=p[rows])
             torch.bmm(p[rows].view(-1, t, t), v3[flat], out=out[rows].view(-1, t, dv))
-        ctx.save_for_backward(q3, k3, v3, mask, s, p, out)
+        # the multiplicative mask's gradient needs the scores; the additive one's does not
+        ctx.save_for_backward(q3, k3, v3, mask, s if scale is None else None, p, out)
+        ctx.scale = scale
         return out
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: Tensor):
         q3, k3, v3, mask, s, p, out = ctx.saved_tensors
-        b, h, t, _ = s.shape
+        scale = ctx.scale
+        b, h, t, _ = p.shape
         grad_out = grad_out.contiguous()
         g3 = grad_out.view(b * h, t, -1)
         # softmax backward: dL = P * (dP - rowsum(dP * P)), and rowsum(dP * P) = rowsum(dO * O).
         row = (grad_out * out).sum(-1, keepdim=True)
         grad_q, grad_k, grad_v = torch.empty_like(q3), torch.empty_like(k3), torch.empty_like(v3)
         grad_mask = torch.zeros(h, t, t, dtype=mask.dtype, device=mask.device) if ctx.needs_input_grad[3] else None
-        c = _chunk_size(s)
+        c = _chunk_size(p)
         for i in range(0, b, c):
             rows, flat = slice(i, i + c), slice(i * h, (i + c) * h)
             p3 = p[rows].view(-1, t, t)
             torch.bmm(p3.transpose(1, 2), g3[flat], out=grad_v[flat])
             grad_l = torch.bmm(g3[flat], v3[flat].transpose(1, 2)).view(-1, h, t, t)
-            grad_l.sub_(row[rows]).mul_(p[rows])
+            grad_l.sub_(row[rows]).mul_(p[rows])  # the gradient of the logits
             if grad_mask is not None:
-                grad_mask.add_((grad_l * s[rows]).sum(0))
-            grad_s = grad_l.mul_(mask).view(-1, t, t)
+                grad_mask.add_((grad_l * s[rows]).sum(0) if scale is None else grad_l.sum(0))
+            grad_s = (grad_l.mul_(mask) if scale is None else grad_l.mul_(scale)).view(-1, t, t)
             torch.bmm(grad_s, k3[flat], out=grad_q[flat])
             torch.bmm(grad_s.transpose(1, 2), q3[flat], out=grad_k[flat])
         if grad_mask is not None and mask.shape[0] == 1:
             grad_mask = grad_mask.sum(0, keepdim=True)
         shape = (b, h, t, -1)
-        return grad_q.view(shape), grad_k.view(shape), grad_v.view(shape), grad_mask
+        return grad_q.view(shape), grad_k.view(shape), grad_v.view(shape), grad_mask, None
+
+
+def _blocked_add(q: Tensor) -> bool:
+    """Whether an additive mask takes the cache-blocked kernel: on CPU, in eager mode. On CUDA SDPA's fused
+    kernels take a bias well; under torch.compile inductor fuses SDPA's graph instead."""
+    return not q.is_cuda and not torch.compiler.is_compiling()
 
 
 def masked_attention(
@@ -287,8 +299,9 @@ def masked_attention(
         scale: logit scale; defaults to 1 / sqrt(d).
         attn_bias: optional additive bias over all T tokens, broadcastable to
             (B, H, T, T), added after the mask (Swin's relative bias and shift mask).
-        backend: "fused" (SDPA's fused kernels for "add"; for "multiply" a
-            hand-written autograd function), "manual" (plain autograd ops, the
+        backend: "fused" (for "multiply" a hand-written, cache-blocked autograd function;
+            for "add" SDPA's fused kernels on CUDA, or with ``attn_bias``, or compiled, and
+            the cache-blocked function otherwise), "manual" (plain autograd ops, the
             reference twin), "flex" (FlexAttention, compiled on CUDA; forward only on
             CPU), or "auto": fused unless ``attn_bias`` comes with a multiplicative
             mask, which takes the manual path; when compiled, multiplicative masks take the
@@ -342,8 +355,12 @@ def masked_attention(
             raise ValueError("backend 'fused' takes no attn_bias with a multiplicative mask; use 'manual'")
         # the kernel works in one dtype: the mask's float32 when autocast made the queries bf16/fp16
         work = mask.dtype
-        out = _MultiplyMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask * scale)
+        out = _BlockedMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask * scale)
         return out.to(q.dtype)
+
+    if backend == "fused" and mask is not None and attn_bias is None and _blocked_add(q):
+        work = mask.dtype
+        return _BlockedMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask, scale).to(q.dtype)
 
     if backend == "fused":
         bias = None if mask is None else mask.to(q.dtype)  # SDPA takes a bias of the queries' dtype only

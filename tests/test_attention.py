@@ -49,9 +49,11 @@ def test_add_mask_fused_and_manual_agree_with_gradients(qkv):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("combine", ["multiply", "add"])
 @pytest.mark.parametrize("heads_in_mask", [4, 1])
 @pytest.mark.parametrize("chunk", [1, 2])
-def test_multiply_fused_backward_matches_autograd_twin(heads_in_mask, chunk, monkeypatch):
+def test_cache_blocked_backward_matches_autograd_twin(combine, heads_in_mask, chunk, monkeypatch):
+    """The cache-blocked kernel (multiplicative masks; additive ones on CPU) against plain autograd."""
     import gmmlib.attention
 
     monkeypatch.setattr(gmmlib.attention, "_chunk_size", lambda q: chunk)  # 1: two chunks of the batch
@@ -63,12 +65,12 @@ def test_multiply_fused_backward_matches_autograd_twin(heads_in_mask, chunk, mon
     grad = torch.randn(2, 4, 17, 8, dtype=torch.double)
     results = []
     for backend in ("fused", "manual"):
-        out = masked_attention(q, k, v, mask, "multiply", backend=backend)
+        out = masked_attention(q, k, v, mask, combine, backend=backend)
         results.append((out, *torch.autograd.grad(out, (q, k, v, mask), grad)))
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-10)
     assert torch.autograd.gradcheck(
-        lambda q, k, v, m: masked_attention(q, k, v, m, "multiply", backend="fused"),
+        lambda q, k, v, m: masked_attention(q, k, v, m, combine, backend="fused"),
         (
             q.detach()[:1, :2].requires_grad_(),
             k.detach()[:1, :2].requires_grad_(),
@@ -76,6 +78,20 @@ def test_multiply_fused_backward_matches_autograd_twin(heads_in_mask, chunk, mon
             torch.randn(2, 16, 16, dtype=torch.double, requires_grad=True),
         ),
     )
+
+
+def test_an_additive_mask_takes_the_cache_blocked_kernel_on_cpu_and_sdpa_with_a_bias(qkv, monkeypatch):
+    import gmmlib.attention as attention
+
+    calls = []
+    real = attention.F.scaled_dot_product_attention
+    monkeypatch.setattr(attention.F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    q, k, v = qkv
+    mask = create("retnet", grid=(4, 4), num_heads=4)()
+    masked_attention(q, k, v, mask, "add")
+    assert not calls, "on CPU an additive mask alone takes the cache-blocked kernel"
+    masked_attention(q, k, v, mask, "add", attn_bias=torch.zeros(17, 17))
+    assert calls == [1], "with Swin's attn_bias it takes SDPA"
 
 
 def test_no_mask_is_plain_sdpa(qkv):

@@ -219,9 +219,9 @@ def test_hardware_kind_tells_a_t4_from_an_h100():
 
 def test_the_mask_reaches_attention_in_float32_under_autocast(monkeypatch):
     seen = []
-    real_apply, real_logits = attention._MultiplyMaskedAttention.apply, attention.masked_logits
+    real_apply, real_logits = attention._BlockedMaskedAttention.apply, attention.masked_logits
     monkeypatch.setattr(
-        attention._MultiplyMaskedAttention, "apply", lambda q, k, v, m: seen.append(m) or real_apply(q, k, v, m)
+        attention._BlockedMaskedAttention, "apply", lambda q, k, v, m, *a: seen.append(m) or real_apply(q, k, v, m, *a)
     )
     import gmmlib.models.cait as cait
 
