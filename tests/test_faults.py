@@ -104,6 +104,12 @@ def _set(field, value):
 
 
 _DROP = object()
+# an ELM layer's packed weight whose text was cut short (a hand edit, a truncated copy)
+_PACKED_CUT_SHORT = {
+    "shape": [1, 64, 64],
+    "packing": "int32 millionths, little-endian, byte-shuffled, zlib, url-safe base64",
+    "millionths": "eNqVdwc8Vf8b",
+}
 
 
 @pytest.fixture
@@ -137,9 +143,12 @@ def _cli(capsys, *argv):
         (_set("history", ["epoch 1"]), "its history[0] is a str, not an epoch"),
         (_set("history", []), "its history is empty"),
         (lambda record: [record], "a JSON list, not a run record"),
+        (_set("mask_parameters", {"blocks.0.attn.mask": [0.5]}), "its mask_parameters are not {layer: {parameter"),
+        (_set("mask_parameters", {"blocks.0.attn.mask": {"weight": _PACKED_CUT_SHORT}}),
+         "its mask_parameters do not read: a packed mask parameter of shape [1, 64, 64] does not unpack"),
     ],
     ids=["top1-text", "no-hardware", "null-cost", "seed-text", "model-number", "bad-option", "epoch-fields",
-         "epoch-text", "no-epochs", "a-list"],
+         "epoch-text", "no-epochs", "a-list", "mask-layer-list", "mask-cut-short"],
 )  # fmt: skip
 def test_a_record_of_wrong_types_or_missing_fields_is_named_and_the_rest_is_read(results, capsys, tamper, reason):
     """Valid JSON that is not a record readers can use: ``Store.get`` gives None with one warning naming the file

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ..training.config import RunConfig
+from ..training.record import mask_parameters_problem
 
 __all__ = ["record_problem"]
 
@@ -87,6 +88,9 @@ def record_problem(data: Any, key: str) -> Optional[str]:
         problem = _fields_problem(epoch, dict.fromkeys(_EPOCH_FIELDS, _NUMBER), f"history[{i}].", required=True)
         if problem:
             return problem
+    problem = mask_parameters_problem(data)  # the book reads the learned masks (an ELM's packed)
+    if problem:
+        return problem
     try:  # the mask's options are those its mask accepts (a table labels each run by them)
         RunConfig.from_result(data).name()
     except (ValueError, TypeError, KeyError) as e:

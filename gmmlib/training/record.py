@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import zlib
 from pathlib import Path
@@ -19,7 +20,13 @@ from .provenance import environment
 if TYPE_CHECKING:  # the loop builds the run and calls result_record at its end
     from .loop import TrainingRun
 
-__all__ = ["mask_parameters", "pack_mask_parameters", "recorded_mask_parameters", "result_record"]
+__all__ = [
+    "mask_parameters",
+    "mask_parameters_problem",
+    "pack_mask_parameters",
+    "recorded_mask_parameters",
+    "result_record",
+]
 
 # A record's "precision": float32 as the runs recorded before, autocast named by its dtype.
 _PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 autocast", "float16": "float16 autocast"}
@@ -67,8 +74,11 @@ def _unpack(value: Any) -> Tensor:
         return torch.tensor(value, dtype=torch.float64)
     if value.get("packing") != _PACKING:
         raise ValueError(f"a recorded mask parameter packed as {value.get('packing')!r}; expected {_PACKING!r}")
-    raw = np.frombuffer(zlib.decompress(base64.urlsafe_b64decode(value["millionths"])), dtype=np.uint8)
-    millionths = raw.reshape(4, -1).T.copy().view("<i4").reshape(value["shape"])
+    try:
+        raw = np.frombuffer(zlib.decompress(base64.urlsafe_b64decode(value["millionths"])), dtype=np.uint8)
+        millionths = raw.reshape(4, -1).T.copy().view("<i4").reshape(value["shape"])
+    except (KeyError, TypeError, ValueError, binascii.Error, zlib.error) as e:
+        raise ValueError(f"a packed mask parameter of shape {value.get('shape')} does not unpack ({e})") from None
     return torch.from_numpy(millionths.astype(np.float64) / 1e6)  # correctly rounded: the 6-decimal number itself
 
 
@@ -79,6 +89,19 @@ def pack_mask_parameters(recorded: Mapping[str, Mapping[str, Any]]) -> Dict[str,
         layer: {k: v if k == "kind" or isinstance(v, Mapping) else _pack(v) for k, v in params.items()}
         for layer, params in recorded.items()
     }
+
+
+def mask_parameters_problem(result: Mapping[str, Any]) -> Optional[str]:
+    """What makes a record's ``mask_parameters`` unreadable by :func:`recorded_mask_parameters` (one clause), or
+    None: a record edited by hand, or cut short, is then named and set aside by the store."""
+    recorded = result.get("mask_parameters", {})
+    if not isinstance(recorded, Mapping) or not all(isinstance(p, Mapping) for p in recorded.values()):
+        return "its mask_parameters are not {layer: {parameter: values}}"
+    try:
+        recorded_mask_parameters(result)
+    except (ValueError, TypeError) as e:
+        return f"its mask_parameters do not read: {e}"
+    return None
 
 
 def recorded_mask_parameters(result: Mapping[str, Any]) -> Dict[str, Dict[str, Tensor]]:
