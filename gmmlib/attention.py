@@ -201,7 +201,7 @@ def _chunk_size(q: Tensor) -> int:
     their fork/join cost) down.
     """
     b, h, t, _ = q.shape
-    if q.is_cuda:
+    if q.device.type != "cpu":  # a GPU (CUDA, MPS) runs the whole batch in one launch
         return b
     budget = (3 << 19) * max(1, torch.get_num_threads() // 2)
     return max(1, min(b, budget // (h * t * t * q.element_size())))
@@ -271,9 +271,9 @@ class _BlockedMaskedAttention(torch.autograd.Function):
 
 
 def _blocked_add(q: Tensor) -> bool:
-    """Whether an additive mask takes the cache-blocked kernel: on CPU, in eager mode. On CUDA SDPA's fused
-    kernels take a bias well; under torch.compile inductor fuses SDPA's graph instead."""
-    return not q.is_cuda and not torch.compiler.is_compiling()
+    """Whether an additive mask takes the cache-blocked kernel: on CPU, in eager mode. On a GPU (CUDA, MPS)
+    SDPA's fused kernels take a bias well; under torch.compile inductor fuses SDPA's graph instead."""
+    return q.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def masked_attention(

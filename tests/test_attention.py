@@ -92,6 +92,9 @@ def test_an_additive_mask_takes_the_cache_blocked_kernel_on_cpu_and_sdpa_with_a_
     assert not calls, "on CPU an additive mask alone takes the cache-blocked kernel"
     masked_attention(q, k, v, mask, "add", attn_bias=torch.zeros(17, 17))
     assert calls == [1], "with Swin's attn_bias it takes SDPA"
+    # a GPU, simulated by tensors without storage: SDPA's fused kernels, as on CUDA and MPS
+    gpu = [t.to("meta") for t in (q, k, v)]
+    assert masked_attention(*gpu, mask.to("meta"), "add").shape == q.shape and calls == [1, 1]
 
 
 def test_no_mask_is_plain_sdpa(qkv):
