@@ -740,6 +740,29 @@ def test_a_chapters_answer_groups_its_comparisons_by_the_one_rule(tmp_path):
         evidence.answer_for(["exp9"], tmp_path)
 
 
+def test_a_comparison_is_read_on_the_grid_with_the_most_seeds_wherever_that_grid_comes(tmp_path):
+    """datasize (after elm in the book's order) holds the ELM at 50,000 images on three seeds: until
+    comparison-seeds is promoted, the ELM's row is read there, in the place of elm's one-seed row."""
+    from gmmlib.readings.standard import VERDICT_EXPERIMENTS, comparisons, rows_for
+    from gmmlib.training.config import RunConfig
+
+    assert VERDICT_EXPERIMENTS.index("elm") < VERDICT_EXPERIMENTS.index("datasize")
+    _store_with(tmp_path, "elm", [(RunConfig(pool="gap", data_path="workers"), 50.0),
+                                  (RunConfig(mask="elm", pool="gap", data_path="workers"), 51.0),
+                                  (RunConfig(mask="gmm", pool="gap", data_path="workers"), 50.5)])  # fmt: skip
+    gains = (-0.2, 0.4, 0.1)
+    runs = [(RunConfig(pool="gap", seed=s, train_size=50_000), 50.0) for s in range(3)]
+    runs += [(RunConfig(mask="elm", pool="gap", seed=s, train_size=50_000), 50.0 + g) for s, g in enumerate(gains)]
+    _store_with(tmp_path, "datasize", runs)
+
+    rows = comparisons(tmp_path)
+    assert [r["mask"] for r in rows] == ["elm", "gmm"], "the ELM's row keeps its place"
+    elm = rows[0]
+    assert (elm["experiment"], elm["seeds"], elm["experiments"]) == ("datasize", 3, ["datasize", "elm"])
+    assert elm["gain"] == pytest.approx(sum(gains) / 3)
+    assert rows_for(["elm"], rows) == rows  # chapter 3 still reads both, the ELM on its seeds
+
+
 def test_a_one_seed_comparison_rerun_on_seeds_elsewhere_is_read_there_by_every_reader(tmp_path, capsys):
     """comparison-seeds reruns retnet's one-seed comparison on three seeds (batched data path): the book reads it
     once, on those seeds; the chapter that reads `retnet` still answers with it (naming where it is read), its

@@ -99,7 +99,9 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
     table's own baseline: "main table" or "K ablation"; None without a paper gain), ``pooled_std`` (the pooled std
     the interval uses, for a grid in :data:`SHARED_NOISE`; else None), ``hardware`` (where its runs trained, data path
     included) and ``mixed_hardware``, and ``experiments``: every experiment that holds the comparison, the one it is
-    read in first (a one-seed comparison that another grid reruns on seeds is read there, :func:`rows_for`).
+    read in first. A comparison that several grids hold is read on the one with the most seeds (the first of
+    them on a tie), in the place of its first row: a one-seed comparison that another grid reruns on seeds is
+    read there (:func:`rows_for`).
     Experiments are read at every preset they hold (the ``paper`` preset's runs are their own rows).
     """
     from ..stats.tables import compare
@@ -115,10 +117,11 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
             masked = table[table["gain"].notna()].to_dict("records")
             for r in pool_noise(masked) if experiment in SHARED_NOISE else masked:
                 key = (r["label"], r["dataset"], preset)  # exp1's ViT cell is the headline's seed 0
-                if key in seen:
-                    seen[key]["experiments"].append(experiment)
+                held = seen.get(key)
+                if held is not None and held["seeds"] >= r["pairs"]:
+                    held["experiments"].append(experiment)
                     continue
-                seen[key] = row = {
+                row = {
                     "experiment": experiment,
                     "label": r["label"],
                     "mask": r["mask"],
@@ -140,7 +143,13 @@ def comparisons(results: Optional[str | Path] = None) -> List[Dict[str, Any]]:
                     "pooled_std": r.get("pooled_std"),
                     "experiments": [experiment],
                 }
-                rows.append(row)
+                if held is None:
+                    seen[key] = row
+                    rows.append(row)
+                else:  # a later grid holds it on more seeds: read there, in the place the row had
+                    row["experiments"] += held["experiments"]
+                    held.clear()
+                    held.update(row)
     # one standard for every reading: Holm's correction over every comparison the book reads that has a test
     holds = holm([None if math.isnan(r["p_value"]) else r["p_value"] for r in rows])
     for r, h in zip(rows, holds):
