@@ -147,6 +147,11 @@ def test_status_counts_a_run_staged_for_another_grid_that_shares_its_key(tmp_pat
     staging.add("pooling", [BASE.key(), ELM.key()])  # listed for another grid only
     elm = next(r for r in status("quick", results.root, staging.root) if r["experiment"] == "elm")
     assert elm == {"experiment": "elm", "grid": 3, "recorded": 0, "missing": 3, "stale": 0, "staged": 2}
+    # promoted with the other grid, the shared run is in the results: promote lists it from there
+    results.put(fake_record(GMM))
+    results.add("exp3", [GMM.key()])
+    elm = next(r for r in status("quick", results.root, staging.root) if r["experiment"] == "elm")
+    assert elm == {"experiment": "elm", "grid": 3, "recorded": 0, "missing": 3, "stale": 0, "staged": 3}
 
 
 def test_a_rerun_trains_what_results_lack_into_staging_and_is_promoted_whole(tmp_path, monkeypatch):

@@ -70,8 +70,8 @@ def status(
 
     Each row: ``experiment``, ``grid`` (runs), ``recorded`` (listed with a record), ``missing``, ``stale``
     (listed under an older configuration), and with ``staging`` (e.g. ``results/pending``) ``staged``
-    (missing runs with a record in the staging store, whichever grid it was trained for: a key that two grids
-    share is trained once, and ``gmmlib promote`` brings it into both).
+    (missing runs that ``gmmlib promote`` would list: those with a record in the staging store, whichever grid
+    it was trained for, or already in the results under another grid; a key that two grids share is trained once).
     """
     store = Store(results_dir(results))
     store.audit()  # every unreadable record and every listed key without one, named once before the counts
@@ -88,6 +88,6 @@ def status(
             "stale": len(stale_runs(name, preset, store=store)),
         }
         if staged_store is not None:
-            row["staged"] = sum(c.key() in staged_store for c in missing)
+            row["staged"] = sum(c.key() in staged_store or c.key() in store for c in missing)
         rows.append(row)
     return rows
