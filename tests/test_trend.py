@@ -176,7 +176,8 @@ def test_the_chapter_reads_results_when_datasize_is_promoted_else_the_staging_fo
 
 
 def test_the_answer_is_interim_and_claims_nothing_until_every_planned_seed_is_complete(tmp_path):
-    from gmmlib.readings.datasize import datasize_answer, datasize_meaning, datasize_standings
+    from gmmlib.readings.datasize import datasize_standings
+    from gmmlib.readings.datasize_text import datasize_answer, datasize_meaning
 
     pairs = _pairs(slope=-0.5, noise=0.1, seeds=3)  # a clear trend, but 3 of the 5 planned seeds
     _store(tmp_path, pairs)
@@ -211,7 +212,8 @@ def test_a_seed_lacking_one_size_is_not_complete(tmp_path):
      (+0.5, "The gain shrinks as data shrink", "the opposite of what the thesis predicts")],
 )  # fmt: skip
 def test_the_answer_reads_the_pre_stated_test_once_every_seed_is_complete(tmp_path, slope, reading, meaning):
-    from gmmlib.readings.datasize import datasize_answer, datasize_meaning, datasize_standings
+    from gmmlib.readings.datasize import datasize_standings
+    from gmmlib.readings.datasize_text import datasize_answer, datasize_meaning
 
     _store(tmp_path, _pairs(slope=slope, noise=0.1))
     r = datasize_reading(tmp_path)
@@ -231,7 +233,7 @@ def test_the_answer_reads_the_pre_stated_test_once_every_seed_is_complete(tmp_pa
 
 
 def test_an_answer_before_two_sizes_have_runs(tmp_path):
-    from gmmlib.readings.datasize import datasize_answer
+    from gmmlib.readings.datasize_text import datasize_answer
 
     _store(tmp_path, {2_500: {0: (50.0, 51.0)}})
     assert datasize_answer(datasize_reading(tmp_path), []).startswith("**Not yet answered.**")
@@ -263,6 +265,29 @@ def test_each_comparison_is_read_by_the_books_rule_with_holm_over_the_books_comp
     assert list(table["95 % interval"])[0] == "[+0.75, +1.25]" and list(table["reading"])[1] == "includes zero"
 
 
+def test_the_answer_sums_up_the_other_priors_at_the_two_ends(tmp_path):
+    from gmmlib.readings.datasize import datasize_standings
+    from gmmlib.readings.datasize_text import datasize_answer
+
+    reading = _three_seeds(tmp_path)
+    rows = datasize_standings(reading, {}, [])
+    assert "other priors" not in datasize_answer(reading, rows)  # none recorded
+    prior = dict(rows[0], what="prior", seeds=3, low=-0.5, high=0.7, standing="includes zero")
+    ends = [dict(prior, comparison=f"{name}, {n:,} images") for name in ("ELM-ViT (GAP)", "ALiBi-2D-ViT (GAP)")
+            for n in (2_500, 50_000)]  # fmt: skip
+    assert datasize_answer(reading, rows + ends).endswith(
+        " The other priors at the two ends (ALiBi-2D-ViT (GAP), ELM-ViT (GAP); 3 seeds or more each) show no effect "
+        "either way at either end: all 4 of their intervals include zero."
+    )
+    ends[0].update(gain=1.0, low=0.4, high=1.6, standing="a lead")
+    assert datasize_answer(reading, rows + ends).endswith(
+        "(ALiBi-2D-ViT (GAP), ELM-ViT (GAP)), 1 of the 4 intervals excludes zero: ELM-ViT (GAP), 2,500 images "
+        "+1.00 [+0.40, +1.60] (3 seeds, a lead); the other 3 include zero."
+    )
+    ends[1].update(seeds=1)
+    assert datasize_answer(reading, rows + ends).endswith("are not read until each has its seeds.")
+
+
 def test_the_data_path_check_reads_the_headline_from_another_folder(tmp_path):
     store = Store(tmp_path / "pending")
     home = Store(tmp_path)
@@ -292,7 +317,8 @@ def test_the_figures_rows_are_one_per_run_and_average_as_the_comparison_table(tm
 
 
 def test_the_data_path_check_is_read_in_words_by_the_same_rule(tmp_path):
-    from gmmlib.readings.datasize import data_path_text, datasize_standings
+    from gmmlib.readings.datasize import datasize_standings
+    from gmmlib.readings.datasize_text import data_path_text
 
     reading = _three_seeds(tmp_path)
     assert data_path_text(datasize_standings(reading, {}, [])).startswith("No seed has both")
