@@ -146,6 +146,10 @@ def test_packed_parameters_migrate_unchanged_and_an_unknown_packing_is_named():
     lists = {n: {"weight": t["weight"].tolist(), "kind": "ELM"} for n, t in recorded_mask_parameters(record).items()}
     migrated = pack_mask_parameters(lists)
     assert migrated == record["mask_parameters"] and pack_mask_parameters(migrated) == migrated
+    # what int32 millionths cannot hold exactly stays a list: a value past 2,147 or one that is not finite
+    for odd in (3000.0, float("nan")):
+        weight = [[odd] + [0.5] * 300]
+        assert pack_mask_parameters({"m": {"weight": weight}})["m"]["weight"] is weight
     name = next(iter(migrated))
     migrated[name]["weight"]["packing"] = "float16"
     with pytest.raises(ValueError, match="packed as 'float16'; expected 'int32 millionths"):
