@@ -350,17 +350,13 @@ def masked_attention(
         else:
             backend = "manual" if multiply and attn_bias is not None else "fused"
 
-    if backend == "fused" and multiply:
-        if attn_bias is not None:
-            raise ValueError("backend 'fused' takes no attn_bias with a multiplicative mask; use 'manual'")
+    if backend == "fused" and multiply and attn_bias is not None:
+        raise ValueError("backend 'fused' takes no attn_bias with a multiplicative mask; use 'manual'")
+    if backend == "fused" and mask is not None and attn_bias is None and (multiply or _blocked_add(q)):
         # the kernel works in one dtype: the mask's float32 when autocast made the queries bf16/fp16
         work = mask.dtype
-        out = _BlockedMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask * scale)
-        return out.to(q.dtype)
-
-    if backend == "fused" and mask is not None and attn_bias is None and _blocked_add(q):
-        work = mask.dtype
-        return _BlockedMaskedAttention.apply(q.to(work), k.to(work), v.to(work), mask, scale).to(q.dtype)
+        scaled = (mask * scale,) if multiply else (mask, scale)  # the multiplicative mask takes the scale folded in
+        return _BlockedMaskedAttention.apply(q.to(work), k.to(work), v.to(work), *scaled).to(q.dtype)
 
     if backend == "fused":
         bias = None if mask is None else mask.to(q.dtype)  # SDPA takes a bias of the queries' dtype only
