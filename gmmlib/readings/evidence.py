@@ -262,8 +262,8 @@ def caveats(results: Optional[str | Path] = None) -> str:
     single = [r for r in rows if r["seeds"] < 2]
     if single:
         lines.append(
-            f"* **Seeds.** {len(single)} of the {len(rows)} comparisons have one seed: each of those is one "
-            "draw with no interval and is not read (the seed noise above gives its scale)."
+            f"* **Seeds.** {len(single)} of the {len(rows)} comparisons {'has' if len(single) == 1 else 'have'} one "
+            "seed: each of those is one draw with no interval and is not read (the seed noise above gives its scale)."
         )
     elif rows:
         fewest = min(r["seeds"] for r in rows)
